@@ -1,0 +1,67 @@
+//! `lhc-ops demo`: a self-contained sandbox on loopback — a temporary SQLite store and seeded
+//! users of every role and org, printed with their passwords and the URL. Nothing outside
+//! loopback is touched, and the store is deleted on exit.
+
+pub mod mariadb;
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, bail};
+
+use crate::auth::{Org, Role, password, service};
+use crate::config::{Config, ConfigSource, Dsn};
+use crate::store::Store;
+use crate::AppState;
+
+/// A seeded account: name, role, org, emergency flag, what it is for.
+pub const DEMO_USERS: &[(&str, Role, Org, bool, &str)] = &[
+    ("op.zhang", Role::Operator, Org::Site, true, "驻场运维 (可紧急操作 break-glass)"),
+    ("op.li", Role::Operator, Org::Site, false, "驻场运维"),
+    ("appr.product", Role::Approver, Org::Product, false, "产品侧审批人"),
+    ("appr.customer", Role::Approver, Org::Customer, false, "客户侧审批人"),
+    ("viewer.audit", Role::Viewer, Org::Customer, false, "客户审计员 (只读)"),
+    ("admin", Role::Admin, Org::Site, false, "控制台管理员"),
+];
+
+/// Creates the demo users with fresh passwords; returns (name, password) pairs.
+pub async fn seed_users(store: &Store) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (name, role, org, emergency, _) in DEMO_USERS {
+        let pw = password::generate();
+        service::add_user(store, "demo", name, *role, *org, *emergency, &pw).await?;
+        out.push((name.to_string(), pw));
+    }
+    Ok(out)
+}
+
+/// Runs the sandbox until interrupted.
+pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
+    if !listen.ip().is_loopback() {
+        bail!("demo listens on loopback only; {listen} is not a loopback address (try 127.0.0.1:8080)");
+    }
+    let dir = tempfile::Builder::new().prefix("lhc-ops-demo-").tempdir().context("creating the demo's temporary folder")?;
+    let mut config = Config::default();
+    config.server.listen = listen.to_string();
+    config.store.url = Dsn(format!("sqlite://{}", dir.path().join("lhc-ops.db").display()));
+    crate::telemetry::init(&config.log);
+
+    let store = Store::open_migrated(&config.store.url).await?;
+    let logins = seed_users(&store).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on {listen} (in use? choose another with `lhc-ops demo --listen 127.0.0.1:PORT`)")
+    })?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    let state = AppState::new(config, ConfigSource::Defaults, store);
+    crate::cli::record_config_loaded(&state).await?;
+
+    println!("LHC 运维控制台 demo — {url}");
+    println!("temporary store: {} (deleted on exit)", dir.path().display());
+    println!();
+    println!("{:<15} {:<9} {:<9} {:<17} note", "user", "role", "org", "password");
+    for ((name, pw), (_, role, org, _, note)) in logins.iter().zip(DEMO_USERS) {
+        println!("{name:<15} {:<9} {:<9} {pw:<17} {note}", role.as_str(), org.as_str());
+    }
+    println!();
+    println!("Press Ctrl-C to stop.");
+    crate::cli::serve_on(listener, state).await
+}

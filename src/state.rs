@@ -1,0 +1,51 @@
+//! `AppState`: what every handler can reach. Cheap to clone (one `Arc`).
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::auth::service::SessionPolicy;
+use crate::config::{Config, ConfigSource};
+use crate::store::Store;
+use crate::web::metrics::Metrics;
+
+/// The application: configuration, the own store, and process-wide counters.
+#[derive(Debug)]
+pub struct App {
+    /// The effective configuration (defaults → file → environment), validated.
+    pub config: Config,
+    /// Where the configuration came from (shown on the dashboard and in `config.loaded`).
+    pub config_source: ConfigSource,
+    /// The console's own database.
+    pub store: Store,
+    /// Request counters and latency histograms for `/metrics`.
+    pub metrics: Metrics,
+    /// When the process started serving, for uptime in `/metrics`.
+    pub started: Instant,
+}
+
+/// Shared handle to [`App`].
+#[derive(Clone, Debug)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config, config_source: ConfigSource, store: Store) -> AppState {
+        AppState(Arc::new(App { config, config_source, store, metrics: Metrics::default(), started: Instant::now() }))
+    }
+
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy::from_config(&self.config.server)
+    }
+
+    /// Whether cookies are marked `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.config.server.cookies_secure()
+    }
+}

@@ -1,0 +1,50 @@
+//! Operational endpoints (PINNED): `/healthz`, `/readyz`, `/metrics`. Unauthenticated, so that
+//! load balancers and Prometheus can reach them; they reveal no configuration or secrets.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::state::AppState;
+
+/// `GET /healthz`: 200 `ok` while the process serves.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: 200 when the own store answers within 2 s, else 503 saying what failed.
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error.message = %e, "readiness check: store query failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the console's store does not answer queries\n").into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: the console's store did not answer within 2 s\n").into_response(),
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    let mut out = String::new();
+    app.metrics.render_requests(&mut out);
+    out.push_str("# HELP lhc_ops_uptime_seconds Seconds since the console started.\n# TYPE lhc_ops_uptime_seconds gauge\n");
+    let _ = writeln!(out, "lhc_ops_uptime_seconds {:.3}", app.started.elapsed().as_secs_f64());
+    match crate::audit::head(&app.store).await {
+        Ok((seq, _)) => {
+            out.push_str("# HELP lhc_ops_audit_entries Entries in the audit log.\n# TYPE lhc_ops_audit_entries gauge\n");
+            let _ = writeln!(out, "lhc_ops_audit_entries {seq}");
+            out.push_str("# HELP lhc_ops_store_up Whether the console's store answered.\n# TYPE lhc_ops_store_up gauge\nlhc_ops_store_up 1\n");
+        }
+        Err(e) => {
+            tracing::warn!(error.message = %e, "metrics: cannot read the audit head");
+            out.push_str("# HELP lhc_ops_store_up Whether the console's store answered.\n# TYPE lhc_ops_store_up gauge\nlhc_ops_store_up 0\n");
+        }
+    }
+    let mut resp = out.into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    resp
+}

@@ -1,0 +1,95 @@
+//! The dashboard and the pages whose capability is not built yet. Those say so plainly and
+//! describe what will be there; they never show invented data.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+
+use crate::audit::{self, Filter};
+use crate::auth::extract::Authenticated;
+use crate::error::AppResult;
+use crate::state::AppState;
+use crate::web::page::{Moment, PageCtx, render};
+
+/// A recent audit entry on the dashboard.
+pub struct RecentEntry {
+    pub seq: i64,
+    pub at: Moment,
+    pub action: String,
+    pub subject: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    pub ctx: PageCtx,
+    pub audit_entries: i64,
+    pub audit_head: String,
+    pub recent: Vec<RecentEntry>,
+    pub config_source: String,
+}
+
+/// `GET /`.
+pub async fn show_dashboard(State(app): State<AppState>, Authenticated(id): Authenticated, ctx: PageCtx) -> AppResult<Response> {
+    let (audit_entries, audit_head) = audit::head(&app.store).await?;
+    let mine = Filter { actor: Some(id.user.name.clone()), limit: 8, ..Default::default() };
+    let recent = audit::list(&app.store, &mine)
+        .await?
+        .into_iter()
+        .map(|e| RecentEntry { seq: e.seq, at: Moment::from_ms(e.at), action: e.action, subject: e.subject })
+        .collect();
+    Ok(render(&DashboardPage { ctx, audit_entries, audit_head, recent, config_source: app.config_source.to_string() }))
+}
+
+#[derive(Template)]
+#[template(path = "placeholder.html")]
+pub struct PlaceholderPage {
+    pub ctx: PageCtx,
+    pub title_key: &'static str,
+    pub lead_key: &'static str,
+    /// The path parameter, for pages such as `/triage/{runbook}`.
+    pub subject: Option<String>,
+}
+
+fn placeholder(ctx: PageCtx, title_key: &'static str, lead_key: &'static str, subject: Option<String>) -> Response {
+    render(&PlaceholderPage { ctx, title_key, lead_key, subject })
+}
+
+/// Declares a handler for a page that is not built yet.
+macro_rules! placeholder_page {
+    ($name:ident, $title:literal, $lead:literal) => {
+        /// A page whose capability is not built yet.
+        pub async fn $name(_: Authenticated, ctx: PageCtx) -> Response {
+            placeholder(ctx, $title, $lead, None)
+        }
+    };
+}
+
+placeholder_page!(show_health, "page.health.title", "page.health.pending");
+placeholder_page!(list_incidents, "page.incidents.title", "page.incidents.pending");
+placeholder_page!(list_runbooks, "page.triage.title", "page.triage.pending");
+placeholder_page!(show_mutex, "page.mutex.title", "page.mutex.pending");
+placeholder_page!(show_plans, "page.plans.title", "page.plans.pending");
+placeholder_page!(list_changes, "page.changes.title", "page.changes.pending");
+placeholder_page!(show_fed, "page.fed.title", "page.fed.pending");
+placeholder_page!(list_fed_clusters, "page.fed_clusters.title", "page.fed_clusters.pending");
+placeholder_page!(list_hub_migrations, "page.hub_migrations.title", "page.hub_migrations.pending");
+placeholder_page!(show_build_config, "page.aks_build_config.title", "page.aks_build_config.pending");
+placeholder_page!(list_error_codes, "page.kb_error_codes.title", "page.kb_error_codes.pending");
+placeholder_page!(list_logs, "page.kb_logs.title", "page.kb_logs.pending");
+placeholder_page!(show_glossary, "page.kb_glossary.title", "page.kb_glossary.pending");
+
+/// `GET /triage/{runbook}`: runbook ids follow the PINNED scheme; content is not written yet.
+pub async fn show_runbook(_: Authenticated, ctx: PageCtx, Path(runbook): Path<String>) -> Response {
+    placeholder(ctx, "page.runbook.title", "page.runbook.pending", Some(runbook))
+}
+
+/// `GET /changes/{id}`.
+pub async fn show_change(_: Authenticated, ctx: PageCtx, Path(id): Path<String>) -> Response {
+    placeholder(ctx, "page.change.title", "page.changes.pending", Some(id))
+}
+
+/// `GET /fed/namespaces/{ns}`.
+pub async fn show_fed_namespace(_: Authenticated, ctx: PageCtx, Path(ns): Path<String>) -> Response {
+    placeholder(ctx, "page.fed_namespace.title", "page.fed.pending", Some(ns))
+}
