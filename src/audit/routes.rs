@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,6 +12,7 @@ use crate::auth::extract::Authenticated;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::parse_rfc3339_ms;
+use crate::web::extract::Query;
 use crate::web::page::{Moment, PageCtx, render};
 
 /// Entries per page of `/audit`.

@@ -1,9 +1,8 @@
 //! Login, logout, `/api/v1/me` and user administration (`/admin/users`).
 
 use askama::Template;
-use axum::Form;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -15,6 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::users;
 use crate::web::context::{RequestCtx, clear_session_cookie, session_cookie};
+use crate::web::extract::{Form, Query};
 use crate::web::page::{PageCtx, render};
 
 #[derive(Template)]

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod context;
+pub mod extract;
 pub mod i18n;
 pub mod metrics;
 pub mod ops;

@@ -3,7 +3,7 @@
 
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::middleware::{from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::MethodRouter;
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -84,8 +84,9 @@ pub fn router(state: AppState) -> Router {
     }
     let mut router = router
         .fallback(|| async { AppError::NotFound })
-        .route_layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn_with_state(state.clone(), context::request_context))
+        // Outside the context layer, so it counts the status actually sent (redirects, pages).
+        .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("cache-control"),
             HeaderValue::from_static("no-store"),
