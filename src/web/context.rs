@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 
 use axum::body::{Body, to_bytes};
+use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -80,6 +81,16 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The peer's IP address (from the listener, or the mock tests install).
+fn peer_address(req: &Request) -> String {
+    let ext = req.extensions();
+    ext.get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| ext.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0))
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn state_changing(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -90,11 +101,7 @@ pub async fn request_context(State(app): State<AppState>, req: Request, next: Ne
     let kind = request_kind(&path, req.headers());
     let jar = CookieJar::from_headers(req.headers());
     let (lang, remember_lang) = language(req.uri().query(), &jar);
-    let address = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let address = peer_address(&req);
     let mut ctx = RequestCtx { kind, lang, identity: None, bad_token: false, path, address };
 
     let policy = app.session_policy();
