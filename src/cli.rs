@@ -13,7 +13,11 @@ use crate::store::Store;
 use crate::{AppState, audit};
 
 #[derive(Debug, Parser)]
-#[command(name = "lhc-ops", version, about = "LHC 运维控制台 — operations console for SOFAStack CAFE / LHC")]
+#[command(
+    name = "lhc-ops",
+    version,
+    about = "LHC 运维控制台 — operations console for SOFAStack CAFE / LHC"
+)]
 pub struct Cli {
     /// Configuration file (default: $LHC_OPS_CONFIG, then ./lhc-ops.toml, then built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
@@ -94,7 +98,8 @@ pub enum ExportFormat {
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s).ok_or_else(|| format!("`{s}` is not a role: use viewer, operator, approver or admin"))
+    Role::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a role: use viewer, operator, approver or admin"))
 }
 
 fn parse_org(s: &str) -> Result<Org, String> {
@@ -103,7 +108,9 @@ fn parse_org(s: &str) -> Result<Org, String> {
 
 /// Who the audit log names for CLI actions.
 fn cli_actor() -> String {
-    let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    let who = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
     format!("cli:{who}")
 }
 
@@ -120,24 +127,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             serve(loaded).await.map(|()| 0)
         }
         Command::CheckConfig => {
-            print!("# effective configuration from {} (secrets masked)\n{}", loaded.source, loaded.config.redacted_toml());
+            print!(
+                "# effective configuration from {} (secrets masked)\n{}",
+                loaded.source,
+                loaded.config.redacted_toml()
+            );
             Ok(0)
         }
         Command::Migrate => {
             let store = Store::open(&loaded.config.store.url).await?;
             let n = store.migrate().await?;
-            println!("applied {n} migration(s) to {}", loaded.config.store.url.masked());
+            println!(
+                "applied {n} migration(s) to {}",
+                loaded.config.store.url.masked()
+            );
             Ok(0)
         }
-        Command::User(u) => user_command(&Store::open_migrated(&loaded.config.store.url).await?, u).await,
-        Command::Audit(a) => audit_command(&Store::open_migrated(&loaded.config.store.url).await?, a).await,
+        Command::User(u) => {
+            user_command(&Store::open_migrated(&loaded.config.store.url).await?, u).await
+        }
+        Command::Audit(a) => {
+            audit_command(&Store::open_migrated(&loaded.config.store.url).await?, a).await
+        }
         Command::Demo { .. } => unreachable!("handled above"),
     }
 }
 
 fn read_password_line() -> anyhow::Result<String> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
     let p = line.trim_end_matches(['\n', '\r']).to_string();
     if p.is_empty() {
         bail!("no password on standard input");
@@ -148,16 +169,39 @@ fn read_password_line() -> anyhow::Result<String> {
 async fn user_command(store: &Store, cmd: UserCommand) -> anyhow::Result<i32> {
     let actor = cli_actor();
     match cmd {
-        UserCommand::Add { name, role, org, emergency, password_stdin } => {
-            let (pw, generated) = if password_stdin { (read_password_line()?, false) } else { (password::generate(), true) };
+        UserCommand::Add {
+            name,
+            role,
+            org,
+            emergency,
+            password_stdin,
+        } => {
+            let (pw, generated) = if password_stdin {
+                (read_password_line()?, false)
+            } else {
+                (password::generate(), true)
+            };
             let user = service::add_user(store, &actor, &name, role, org, emergency, &pw).await?;
-            println!("created user {} (role {}, org {}{})", user.name, user.role, user.org, if emergency { ", emergency" } else { "" });
+            println!(
+                "created user {} (role {}, org {}{})",
+                user.name,
+                user.role,
+                user.org,
+                if emergency { ", emergency" } else { "" }
+            );
             if generated {
                 println!("password (shown once): {pw}");
             }
         }
-        UserCommand::Passwd { name, password_stdin } => {
-            let (pw, generated) = if password_stdin { (read_password_line()?, false) } else { (password::generate(), true) };
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let (pw, generated) = if password_stdin {
+                (read_password_line()?, false)
+            } else {
+                (password::generate(), true)
+            };
             let revoked = service::set_password(store, &actor, &name, &pw).await?;
             println!("password of {name} changed; {revoked} session(s) revoked");
             if generated {
@@ -167,13 +211,21 @@ async fn user_command(store: &Store, cmd: UserCommand) -> anyhow::Result<i32> {
         UserCommand::Token { name, label } => {
             let token = service::create_token(store, &actor, &name, &label).await?;
             println!("{token}");
-            eprintln!("API token for {name} (label {label:?}); it is shown once and stored only hashed.");
+            eprintln!(
+                "API token for {name} (label {label:?}); it is shown once and stored only hashed."
+            );
         }
         UserCommand::List => {
             let users = crate::store::users::list(store.pool()).await?;
             println!("{:<24} {:<9} {:<9} emergency", "name", "role", "org");
             for u in users {
-                println!("{:<24} {:<9} {:<9} {}", u.user.name, u.user.role, u.user.org, if u.user.emergency { "yes" } else { "no" });
+                println!(
+                    "{:<24} {:<9} {:<9} {}",
+                    u.user.name,
+                    u.user.role,
+                    u.user.org,
+                    if u.user.emergency { "yes" } else { "no" }
+                );
             }
         }
     }
@@ -187,14 +239,20 @@ async fn audit_command(store: &Store, cmd: AuditCommand) -> anyhow::Result<i32> 
                 println!("ok {entries} {head}");
                 Ok(0)
             }
-            audit::Verdict::Bad { first_bad_seq, fault, checked } => {
+            audit::Verdict::Bad {
+                first_bad_seq,
+                fault,
+                checked,
+            } => {
                 let what = match fault {
                     audit::Fault::Missing => "is missing (deleted or reordered)",
                     audit::Fault::BrokenLink => "does not link to the entry before it",
                     audit::Fault::HashMismatch => "does not match its hash (edited)",
                     audit::Fault::Truncated => "and later are missing (newest entries deleted)",
                 };
-                println!("bad seq {first_bad_seq}: entry {first_bad_seq} {what}; {checked} entries before it verified");
+                println!(
+                    "bad seq {first_bad_seq}: entry {first_bad_seq} {what}; {checked} entries before it verified"
+                );
                 Ok(1)
             }
         },
@@ -205,7 +263,11 @@ async fn audit_command(store: &Store, cmd: AuditCommand) -> anyhow::Result<i32> 
                 writeln!(out, "seq,at,actor,action,subject,details,prev_hash,hash")?;
             }
             audit::for_each(store, |e| match format {
-                ExportFormat::Jsonl => writeln!(out, "{}", serde_json::to_string(e).expect("entries serialise")),
+                ExportFormat::Jsonl => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(e).expect("entries serialise")
+                ),
                 ExportFormat::Csv => writeln!(
                     out,
                     "{},{},{},{},{},{},{},{}",
@@ -231,17 +293,32 @@ async fn audit_command(store: &Store, cmd: AuditCommand) -> anyhow::Result<i32> 
 /// RFC 4180 quoting; a leading `=`, `+`, `-`, `@` is prefixed with `'` so spreadsheets do not
 /// evaluate it.
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
 }
 
 /// `serve`: open and migrate the store, record `config.loaded`, serve until SIGINT/SIGTERM.
 pub async fn serve(loaded: Loaded) -> anyhow::Result<()> {
-    let listen: SocketAddr = loaded.config.server.listen.parse().context("server.listen")?;
+    let listen: SocketAddr = loaded
+        .config
+        .server
+        .listen
+        .parse()
+        .context("server.listen")?;
     let store = Store::open_migrated(&loaded.config.store.url).await?;
     let state = AppState::new(loaded.config, loaded.source, store);
     record_config_loaded(&state).await?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(server.listen = %listen, store.url = %state.config.store.url, "lhc-ops serving");
     serve_on(listener, state).await
 }
@@ -278,7 +355,9 @@ pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> any
         })
     };
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
     housekeeping.abort();
     result.context("serving HTTP")
 }
@@ -289,7 +368,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -309,7 +389,18 @@ mod tests {
             vec!["lhc-ops", "serve", "--config", "x.toml"],
             vec!["lhc-ops", "demo", "--listen", "127.0.0.1:9000"],
             vec!["lhc-ops", "migrate"],
-            vec!["lhc-ops", "user", "add", "zs", "--role", "operator", "--org", "site", "--emergency", "--password-stdin"],
+            vec![
+                "lhc-ops",
+                "user",
+                "add",
+                "zs",
+                "--role",
+                "operator",
+                "--org",
+                "site",
+                "--emergency",
+                "--password-stdin",
+            ],
             vec!["lhc-ops", "user", "passwd", "zs", "--password-stdin"],
             vec!["lhc-ops", "user", "token", "zs", "--label", "ci"],
             vec!["lhc-ops", "user", "list"],
@@ -320,7 +411,12 @@ mod tests {
         ] {
             Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }
-        assert!(Cli::try_parse_from(["lhc-ops", "user", "add", "x", "--role", "root", "--org", "site"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "lhc-ops", "user", "add", "x", "--role", "root", "--org", "site"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { url: Dsn("sqlite://data/lhc-ops.db".into()) }
+        Self {
+            url: Dsn("sqlite://data/lhc-ops.db".into()),
+        }
     }
 }
 
@@ -124,7 +126,10 @@ pub struct HubClusterConfig {
 
 impl Default for HubClusterConfig {
     fn default() -> Self {
-        Self { kubeconfig: String::new(), lks_namespace: "lks".into() }
+        Self {
+            kubeconfig: String::new(),
+            lks_namespace: "lks".into(),
+        }
     }
 }
 
@@ -196,7 +201,11 @@ pub struct PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self { approval_ttl_hours: 24, emergency_review_hours: 24, levels: BTreeMap::new() }
+        Self {
+            approval_ttl_hours: 24,
+            emergency_review_hours: 24,
+            levels: BTreeMap::new(),
+        }
     }
 }
 
@@ -212,7 +221,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: "pretty".into(), level: "info".into() }
+        Self {
+            format: "pretty".into(),
+            level: "info".into(),
+        }
     }
 }
 
@@ -324,14 +336,17 @@ pub fn resolve_path(cli: Option<&Path>) -> Option<PathBuf> {
 /// Loads defaults → file → process environment, and validates.
 pub fn load(cli_path: Option<&Path>) -> Result<Loaded, ConfigError> {
     let path = resolve_path(cli_path);
-    let file_text = match &path {
-        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
-            ConfigError(format!("cannot read config file {}: {e}", p.display()))
-        })?),
-        None => None,
-    };
+    let file_text =
+        match &path {
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let source = path.map(ConfigSource::File).unwrap_or(ConfigSource::Defaults);
+    let source = path
+        .map(ConfigSource::File)
+        .unwrap_or(ConfigSource::Defaults);
     let config = from_parts(file_text.as_deref(), &source, &env)?;
     Ok(Loaded { config, source })
 }
@@ -347,8 +362,12 @@ pub fn from_parts(
     let defaults = merged.clone();
 
     if let Some(text) = file_text {
-        let file: toml::Table = toml::from_str(text)
-            .map_err(|e| ConfigError(format!("{source}: not valid TOML: {}", one_line(&e.to_string()))))?;
+        let file: toml::Table = toml::from_str(text).map_err(|e| {
+            ConfigError(format!(
+                "{source}: not valid TOML: {}",
+                one_line(&e.to_string())
+            ))
+        })?;
         check_known_keys(&defaults, &toml::Value::Table(file.clone()), "", &|key| {
             format!("{source}: unknown key `{key}`")
         })?;
@@ -356,7 +375,9 @@ pub fn from_parts(
     }
 
     for (name, raw) in env {
-        let Some(rest) = name.strip_prefix("LHC_OPS_") else { continue };
+        let Some(rest) = name.strip_prefix("LHC_OPS_") else {
+            continue;
+        };
         if !rest.contains("__") {
             continue; // LHC_OPS_CONFIG and friends are not overrides
         }
@@ -377,7 +398,11 @@ pub fn from_parts(
         &mut |p: serde_ignored::Path<'_>| unknown.push(p.to_string()),
     ))
     .map_err(|e| {
-        ConfigError(format!("{source}: key `{}`: {}", e.path(), one_line(&e.inner().to_string())))
+        ConfigError(format!(
+            "{source}: key `{}`: {}",
+            e.path(),
+            one_line(&e.inner().to_string())
+        ))
     })?;
     if let Some(key) = unknown.first() {
         return Err(ConfigError(format!("{source}: unknown key `{key}`")));
@@ -398,12 +423,18 @@ fn check_known_keys(
     prefix: &str,
     message: &dyn Fn(&str) -> String,
 ) -> Result<(), ConfigError> {
-    let (Some(known), Some(given)) = (defaults.as_table(), given.as_table()) else { return Ok(()) };
+    let (Some(known), Some(given)) = (defaults.as_table(), given.as_table()) else {
+        return Ok(());
+    };
     if known.is_empty() {
         return Ok(());
     }
     for (key, value) in given {
-        let full = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let full = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         match known.get(key) {
             None => return Err(ConfigError(message(&full))),
             Some(d) => check_known_keys(d, value, &full, message)?,
@@ -440,7 +471,9 @@ fn set_path(v: &mut toml::Value, path: &[String], value: toml::Value) {
     let mut cur = v;
     for seg in &path[..path.len() - 1] {
         let table = cur.as_table_mut().expect("path checked against defaults");
-        cur = table.entry(seg.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
+        cur = table
+            .entry(seg.clone())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
     }
     if let Some(t) = cur.as_table_mut() {
         t.insert(path[path.len() - 1].clone(), value);
@@ -484,8 +517,16 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             c.server.secure_cookies
         ));
     }
-    positive("server.session_idle_minutes", c.server.session_idle_minutes, "minutes")?;
-    positive("server.session_max_hours", c.server.session_max_hours, "hours")?;
+    positive(
+        "server.session_idle_minutes",
+        c.server.session_idle_minutes,
+        "minutes",
+    )?;
+    positive(
+        "server.session_max_hours",
+        c.server.session_max_hours,
+        "hours",
+    )?;
     if c.server.session_idle_minutes > c.server.session_max_hours * 60 {
         return bad("server.session_idle_minutes: longer than server.session_max_hours".into());
     }
@@ -500,7 +541,10 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     if store.starts_with("mysql://") {
         check_mysql_url("store.url", &c.store.url)?;
     }
-    for (name, t) in [("lhcconsole", &c.targets.lhcconsole), ("aks", &c.targets.aks)] {
+    for (name, t) in [
+        ("lhcconsole", &c.targets.lhcconsole),
+        ("aks", &c.targets.aks),
+    ] {
         for (key, dsn) in [("url", &t.url), ("read_url", &t.read_url)] {
             if !dsn.is_empty() {
                 check_mysql_url(&format!("targets.{name}.{key}"), dsn)?;
@@ -508,11 +552,23 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         }
     }
 
-    positive("probes.interval_seconds", c.probes.interval_seconds, "seconds")?;
+    positive(
+        "probes.interval_seconds",
+        c.probes.interval_seconds,
+        "seconds",
+    )?;
     positive("probes.timeout_ms", c.probes.timeout_ms, "milliseconds")?;
     positive("probes.concurrency", c.probes.concurrency, "probes")?;
-    positive("probes.failure_threshold", c.probes.failure_threshold, "probes")?;
-    positive("probes.success_threshold", c.probes.success_threshold, "probes")?;
+    positive(
+        "probes.failure_threshold",
+        c.probes.failure_threshold,
+        "probes",
+    )?;
+    positive(
+        "probes.success_threshold",
+        c.probes.success_threshold,
+        "probes",
+    )?;
     if c.probes.timeout_ms >= c.probes.interval_seconds * 1000 {
         return bad("probes.timeout_ms: must be shorter than probes.interval_seconds".into());
     }
@@ -532,7 +588,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             }
             for s in &h.expect_status {
                 if !(100..=599).contains(s) {
-                    return bad(format!("{at}.http.expect_status: {s} is not an HTTP status"));
+                    return bad(format!(
+                        "{at}.http.expect_status: {s} is not an HTTP status"
+                    ));
                 }
             }
         }
@@ -546,13 +604,23 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         }
         for host in &comp.hosts {
             if host.trim().is_empty() || host.contains(['/', ' ']) {
-                return bad(format!("{at}.hosts: `{host}` is not a host name or address"));
+                return bad(format!(
+                    "{at}.hosts: `{host}` is not a host name or address"
+                ));
             }
         }
     }
 
-    positive("policy.approval_ttl_hours", c.policy.approval_ttl_hours, "hours")?;
-    positive("policy.emergency_review_hours", c.policy.emergency_review_hours, "hours")?;
+    positive(
+        "policy.approval_ttl_hours",
+        c.policy.approval_ttl_hours,
+        "hours",
+    )?;
+    positive(
+        "policy.emergency_review_hours",
+        c.policy.emergency_review_hours,
+        "hours",
+    )?;
     for (op, level) in &c.policy.levels {
         let Some(default) = policy::default_level(op) else {
             return bad(format!("policy.levels: unknown operation `{op}`"));
@@ -567,14 +635,19 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         }
     }
     if !matches!(c.log.format.as_str(), "pretty" | "json") {
-        return bad(format!("log.format: must be \"pretty\" or \"json\" (got `{}`)", c.log.format));
+        return bad(format!(
+            "log.format: must be \"pretty\" or \"json\" (got `{}`)",
+            c.log.format
+        ));
     }
     Ok(())
 }
 
 fn positive(key: &str, v: i64, unit: &str) -> Result<(), ConfigError> {
     if v < 1 {
-        return Err(ConfigError(format!("{key}: must be a whole number of {unit} ≥ 1 (got {v})")));
+        return Err(ConfigError(format!(
+            "{key}: must be a whole number of {unit} ≥ 1 (got {v})"
+        )));
     }
     Ok(())
 }
@@ -612,7 +685,13 @@ impl Config {
     /// The level of an operation after `policy.levels` (validated at load to only raise).
     pub fn level_of(&self, operation: &str) -> Option<Level> {
         let default = policy::default_level(operation)?;
-        Some(self.policy.levels.get(operation).and_then(|l| Level::parse(l)).unwrap_or(default))
+        Some(
+            self.policy
+                .levels
+                .get(operation)
+                .and_then(|l| Level::parse(l))
+                .unwrap_or(default),
+        )
     }
 }
 
@@ -625,8 +704,10 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> =
-            pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let env: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         from_parts(None, &ConfigSource::Defaults, &env)
     }
 
@@ -647,13 +728,18 @@ mod tests {
         assert!(e.contains("test.toml") && e.contains("server.lisen"), "{e}");
         let e = file("[nosuch]\na = 1\n").unwrap_err().0;
         assert!(e.contains("`nosuch`"), "{e}");
-        let e = file("[[components]]\nname = \"hub\"\nport = 1\n").unwrap_err().0;
+        let e = file("[[components]]\nname = \"hub\"\nport = 1\n")
+            .unwrap_err()
+            .0;
         assert!(e.contains("port") && e.contains("test.toml"), "{e}");
     }
 
     #[test]
     fn env_overrides_file_and_unknown_env_key_is_rejected() {
-        let env_vars = vec![("LHC_OPS_SERVER__LISTEN".to_string(), "127.0.0.1:9999".to_string())];
+        let env_vars = vec![(
+            "LHC_OPS_SERVER__LISTEN".to_string(),
+            "127.0.0.1:9999".to_string(),
+        )];
         let c = from_parts(
             Some("[server]\nlisten = \"127.0.0.1:1111\"\n"),
             &ConfigSource::File("f.toml".into()),
@@ -661,13 +747,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:9999");
-        let c = env(&[("LHC_OPS_PROBES__TIMEOUT_MS", "500"), ("LHC_OPS_CONFIG", "ignored")]).unwrap();
+        let c = env(&[
+            ("LHC_OPS_PROBES__TIMEOUT_MS", "500"),
+            ("LHC_OPS_CONFIG", "ignored"),
+        ])
+        .unwrap();
         assert_eq!(c.probes.timeout_ms, 500);
-        let c = env(&[("LHC_OPS_TARGETS__LHCCONSOLE__URL", "mysql://u:p@db:3306/lhc")]).unwrap();
+        let c = env(&[(
+            "LHC_OPS_TARGETS__LHCCONSOLE__URL",
+            "mysql://u:p@db:3306/lhc",
+        )])
+        .unwrap();
         assert_eq!(c.targets.lhcconsole.url.expose(), "mysql://u:p@db:3306/lhc");
         let e = env(&[("LHC_OPS_SERVER__NOPE", "1")]).unwrap_err().0;
-        assert!(e.contains("LHC_OPS_SERVER__NOPE") && e.contains("server.nope"), "{e}");
-        let c = env(&[("LHC_OPS_POLICY__LEVELS", "{ \"lhc.mutex.release\" = \"G3\" }")]).unwrap();
+        assert!(
+            e.contains("LHC_OPS_SERVER__NOPE") && e.contains("server.nope"),
+            "{e}"
+        );
+        let c = env(&[(
+            "LHC_OPS_POLICY__LEVELS",
+            "{ \"lhc.mutex.release\" = \"G3\" }",
+        )])
+        .unwrap();
         assert_eq!(c.level_of("lhc.mutex.release"), Some(Level::G3));
     }
 
@@ -675,14 +776,32 @@ mod tests {
     fn bad_values_give_one_clear_line() {
         for (text, needle) in [
             ("[server]\nlisten = \"nonsense\"", "server.listen"),
-            ("[server]\nsession_idle_minutes = 0", "server.session_idle_minutes"),
-            ("[server]\nsession_idle_minutes = \"ten\"", "server.session_idle_minutes"),
+            (
+                "[server]\nsession_idle_minutes = 0",
+                "server.session_idle_minutes",
+            ),
+            (
+                "[server]\nsession_idle_minutes = \"ten\"",
+                "server.session_idle_minutes",
+            ),
             ("[store]\nurl = \"postgres://x\"", "store.url"),
-            ("[targets.lhcconsole]\nurl = \"not a url\"", "targets.lhcconsole.url"),
+            (
+                "[targets.lhcconsole]\nurl = \"not a url\"",
+                "targets.lhcconsole.url",
+            ),
             ("[probes]\ntimeout_ms = -1", "probes.timeout_ms"),
-            ("[[components]]\nname = \"hub\"\ntcp = [70000]", "components[0].tcp"),
-            ("[policy]\nlevels = { \"lhc.mutex.release\" = \"G1\" }", "lower"),
-            ("[policy]\nlevels = { \"no.such.op\" = \"G3\" }", "unknown operation"),
+            (
+                "[[components]]\nname = \"hub\"\ntcp = [70000]",
+                "components[0].tcp",
+            ),
+            (
+                "[policy]\nlevels = { \"lhc.mutex.release\" = \"G1\" }",
+                "lower",
+            ),
+            (
+                "[policy]\nlevels = { \"no.such.op\" = \"G3\" }",
+                "unknown operation",
+            ),
         ] {
             let e = file(text).unwrap_err().0;
             assert!(e.contains(needle), "{text:?} → {e}");
@@ -697,7 +816,10 @@ mod tests {
             "[[components]]\nname = \"opswareorch\"\nhttp = [{ port = 1234, path = \"/\" }]",
         ] {
             let e = file(text).unwrap_err().0;
-            assert!(e.contains("1234") && e.contains("§6.4.4") && e.contains("内存泄漏"), "{e}");
+            assert!(
+                e.contains("1234") && e.contains("§6.4.4") && e.contains("内存泄漏"),
+                "{e}"
+            );
         }
         // Other components may use 1234.
         file("[[components]]\nname = \"hub\"\ntcp = [1234]").unwrap();
@@ -712,7 +834,10 @@ mod tests {
         let debug = format!("{c:?}");
         let shown = c.redacted_toml();
         for text in [&debug, &shown] {
-            assert!(!text.contains("s3cr3t") && !text.contains("tok-123") && !text.contains("pw-aks"), "{text}");
+            assert!(
+                !text.contains("s3cr3t") && !text.contains("tok-123") && !text.contains("pw-aks"),
+                "{text}"
+            );
         }
         assert!(shown.contains("mysql://lhc:***@db:3306/lhcops"), "{shown}");
     }

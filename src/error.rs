@@ -38,11 +38,17 @@ impl From<sqlx::Error> for AppError {
 
 impl AppError {
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::Forbidden { code, message: message.into() }
+        AppError::Forbidden {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::BadRequest { code, message: message.into() }
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn status_code(&self) -> StatusCode {

@@ -37,7 +37,13 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(config: Config, config_source: ConfigSource, store: Store) -> AppState {
-        AppState(Arc::new(App { config, config_source, store, metrics: Metrics::default(), started: Instant::now() }))
+        AppState(Arc::new(App {
+            config,
+            config_source,
+            store,
+            metrics: Metrics::default(),
+            started: Instant::now(),
+        }))
     }
 
     pub fn session_policy(&self) -> SessionPolicy {

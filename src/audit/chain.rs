@@ -35,7 +35,8 @@ fn serialize_at<S: serde::Serializer>(at: &i64, s: S) -> Result<S::Ok, S::Error>
 fn canonical(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
-            let sorted: std::collections::BTreeMap<_, _> = m.iter().map(|(k, v)| (k.clone(), canonical(v))).collect();
+            let sorted: std::collections::BTreeMap<_, _> =
+                m.iter().map(|(k, v)| (k.clone(), canonical(v))).collect();
             Value::Object(sorted.into_iter().collect())
         }
         Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
@@ -44,7 +45,15 @@ fn canonical(v: &Value) -> Value {
 }
 
 /// The hash an entry must carry, given its fields and its predecessor's hash.
-pub fn compute_hash(seq: i64, at: i64, actor: &str, action: &str, subject: &str, details: &Value, prev_hash: &str) -> String {
+pub fn compute_hash(
+    seq: i64,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &Value,
+    prev_hash: &str,
+) -> String {
     let body = canonical(&json!({
         "seq": seq,
         "at": crate::store::format_ms(at),
@@ -56,7 +65,11 @@ pub fn compute_hash(seq: i64, at: i64, actor: &str, action: &str, subject: &str,
     }));
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
-    h.update(serde_json::to_string(&body).expect("json values serialise").as_bytes());
+    h.update(
+        serde_json::to_string(&body)
+            .expect("json values serialise")
+            .as_bytes(),
+    );
     hex::encode(h.finalize())
 }
 
@@ -77,8 +90,15 @@ pub enum Fault {
 /// The result of verifying a chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Ok { entries: i64, head: String },
-    Bad { first_bad_seq: i64, fault: Fault, checked: i64 },
+    Ok {
+        entries: i64,
+        head: String,
+    },
+    Bad {
+        first_bad_seq: i64,
+        fault: Fault,
+        checked: i64,
+    },
 }
 
 /// Incremental verifier: feed entries in ascending `seq` order, then [`Verifier::finish`].
@@ -91,7 +111,11 @@ pub struct Verifier {
 
 impl Default for Verifier {
     fn default() -> Self {
-        Verifier { expected_seq: 1, prev_hash: GENESIS.to_string(), bad: None }
+        Verifier {
+            expected_seq: 1,
+            prev_hash: GENESIS.to_string(),
+            bad: None,
+        }
     }
 }
 
@@ -105,7 +129,16 @@ impl Verifier {
             Some((self.expected_seq, Fault::Missing))
         } else if e.prev_hash != self.prev_hash {
             Some((e.seq, Fault::BrokenLink))
-        } else if compute_hash(e.seq, e.at, &e.actor, &e.action, &e.subject, &e.details, &e.prev_hash) != e.hash {
+        } else if compute_hash(
+            e.seq,
+            e.at,
+            &e.actor,
+            &e.action,
+            &e.subject,
+            &e.details,
+            &e.prev_hash,
+        ) != e.hash
+        {
             Some((e.seq, Fault::HashMismatch))
         } else {
             None
@@ -127,15 +160,30 @@ impl Verifier {
     pub fn finish(self, head_seq: i64, head_hash: &str) -> Verdict {
         let checked = self.expected_seq - 1;
         if let Some((first_bad_seq, fault)) = self.bad {
-            return Verdict::Bad { first_bad_seq, fault, checked };
+            return Verdict::Bad {
+                first_bad_seq,
+                fault,
+                checked,
+            };
         }
         if head_seq > checked {
-            return Verdict::Bad { first_bad_seq: checked + 1, fault: Fault::Truncated, checked };
+            return Verdict::Bad {
+                first_bad_seq: checked + 1,
+                fault: Fault::Truncated,
+                checked,
+            };
         }
         if head_seq == checked && head_hash != self.prev_hash {
-            return Verdict::Bad { first_bad_seq: checked, fault: Fault::HashMismatch, checked };
+            return Verdict::Bad {
+                first_bad_seq: checked,
+                fault: Fault::HashMismatch,
+                checked,
+            };
         }
-        Verdict::Ok { entries: checked, head: self.prev_hash }
+        Verdict::Ok {
+            entries: checked,
+            head: self.prev_hash,
+        }
     }
 }
 
@@ -148,7 +196,15 @@ mod tests {
         (1..=n)
             .map(|seq| {
                 let details = json!({"b": seq, "a": "值"});
-                let hash = compute_hash(seq, 1_000 * seq, "alice", "auth.login", "alice", &details, &prev);
+                let hash = compute_hash(
+                    seq,
+                    1_000 * seq,
+                    "alice",
+                    "auth.login",
+                    "alice",
+                    &details,
+                    &prev,
+                );
                 let e = Entry {
                     seq,
                     at: 1_000 * seq,
@@ -177,8 +233,20 @@ mod tests {
     fn an_intact_chain_verifies() {
         let c = chain(5);
         let head = c[4].hash.clone();
-        assert_eq!(verify(&c, 5, &head), Verdict::Ok { entries: 5, head: head.clone() });
-        assert_eq!(verify(&[], 0, GENESIS), Verdict::Ok { entries: 0, head: GENESIS.into() });
+        assert_eq!(
+            verify(&c, 5, &head),
+            Verdict::Ok {
+                entries: 5,
+                head: head.clone()
+            }
+        );
+        assert_eq!(
+            verify(&[], 0, GENESIS),
+            Verdict::Ok {
+                entries: 0,
+                head: GENESIS.into()
+            }
+        );
     }
 
     #[test]
@@ -186,7 +254,14 @@ mod tests {
         let mut c = chain(5);
         c[2].details = json!({"a": "值", "b": 999});
         let head = c[4].hash.clone();
-        assert!(matches!(verify(&c, 5, &head), Verdict::Bad { first_bad_seq: 3, fault: Fault::HashMismatch, .. }));
+        assert!(matches!(
+            verify(&c, 5, &head),
+            Verdict::Bad {
+                first_bad_seq: 3,
+                fault: Fault::HashMismatch,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -194,18 +269,46 @@ mod tests {
         let c = chain(5);
         let head = c[4].hash.clone();
         let deleted: Vec<_> = c.iter().filter(|e| e.seq != 2).cloned().collect();
-        assert!(matches!(verify(&deleted, 5, &head), Verdict::Bad { first_bad_seq: 2, fault: Fault::Missing, .. }));
+        assert!(matches!(
+            verify(&deleted, 5, &head),
+            Verdict::Bad {
+                first_bad_seq: 2,
+                fault: Fault::Missing,
+                ..
+            }
+        ));
         let mut swapped = c.clone();
         let (a, b) = (swapped[2].clone(), swapped[3].clone());
         swapped[2] = Entry { seq: 3, ..b };
         swapped[3] = Entry { seq: 4, ..a };
-        assert!(matches!(verify(&swapped, 5, &head), Verdict::Bad { first_bad_seq: 3, .. }));
-        assert!(matches!(verify(&c[..3], 5, &head), Verdict::Bad { first_bad_seq: 4, fault: Fault::Truncated, .. }));
+        assert!(matches!(
+            verify(&swapped, 5, &head),
+            Verdict::Bad {
+                first_bad_seq: 3,
+                ..
+            }
+        ));
+        assert!(matches!(
+            verify(&c[..3], 5, &head),
+            Verdict::Bad {
+                first_bad_seq: 4,
+                fault: Fault::Truncated,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn hash_does_not_depend_on_key_order() {
-        let a = compute_hash(1, 5, "x", "y", "z", &json!({"a": 1, "b": {"d": 2, "c": 3}}), GENESIS);
+        let a = compute_hash(
+            1,
+            5,
+            "x",
+            "y",
+            "z",
+            &json!({"a": 1, "b": {"d": 2, "c": 3}}),
+            GENESIS,
+        );
         let parsed: Value = serde_json::from_str(r#"{"b": {"c": 3, "d": 2}, "a": 1}"#).unwrap();
         assert_eq!(a, compute_hash(1, 5, "x", "y", "z", &parsed, GENESIS));
         assert_ne!(a, compute_hash(2, 5, "x", "y", "z", &parsed, GENESIS));

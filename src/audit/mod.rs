@@ -49,13 +49,25 @@ pub fn mask_secrets(v: Value) -> Value {
 /// Appends one entry inside `conn`'s transaction; returns its seq. The head row is locked
 /// first, so concurrent appends queue and `seq` stays gapless.
 pub async fn append(conn: &mut AnyConnection, event: Event<'_>) -> sqlx::Result<i64> {
-    sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1").execute(&mut *conn).await?;
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+    sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
     let seq: i64 = head.try_get("seq")?;
     let prev_hash: String = head.try_get("hash")?;
     let at = now_ms();
     let details = mask_secrets(event.details);
-    let hash = chain::compute_hash(seq, at, event.actor, event.action, event.subject, &details, &prev_hash);
+    let hash = chain::compute_hash(
+        seq,
+        at,
+        event.actor,
+        event.action,
+        event.subject,
+        &details,
+        &prev_hash,
+    );
     sqlx::query(
         "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -69,7 +81,10 @@ pub async fn append(conn: &mut AnyConnection, event: Event<'_>) -> sqlx::Result<
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_head SET hash = ? WHERE id = 1").bind(&hash).execute(&mut *conn).await?;
+    sqlx::query("UPDATE audit_head SET hash = ? WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
     Ok(seq)
 }
 
@@ -111,7 +126,9 @@ fn entry_from_row(r: &sqlx::any::AnyRow) -> sqlx::Result<Entry> {
 
 /// Reads entries matching `f` (parameterised; the filter only picks which `?` clauses apply).
 pub async fn list(store: &Store, f: &Filter) -> sqlx::Result<Vec<Entry>> {
-    let mut sql = String::from("SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log WHERE 1=1");
+    let mut sql = String::from(
+        "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log WHERE 1=1",
+    );
     if f.actor.is_some() {
         sql.push_str(" AND actor = ?");
     }
@@ -151,12 +168,18 @@ pub async fn list(store: &Store, f: &Filter) -> sqlx::Result<Vec<Entry>> {
         q = q.bind(v);
     }
     q = q.bind(f.limit.clamp(1, 1000));
-    q.fetch_all(store.pool()).await?.iter().map(entry_from_row).collect()
+    q.fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(entry_from_row)
+        .collect()
 }
 
 /// The head row: newest seq and hash.
 pub async fn head(store: &Store) -> sqlx::Result<(i64, String)> {
-    let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(store.pool()).await?;
+    let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(store.pool())
+        .await?;
     Ok((r.try_get("seq")?, r.try_get("hash")?))
 }
 
@@ -166,7 +189,15 @@ pub async fn verify(store: &Store) -> sqlx::Result<Verdict> {
     let mut v = chain::Verifier::default();
     let mut after = 0;
     loop {
-        let page = list(store, &Filter { after_seq: Some(after), limit: 1000, ..Default::default() }).await?;
+        let page = list(
+            store,
+            &Filter {
+                after_seq: Some(after),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         if !page.iter().all(|e| v.push(e)) {
@@ -177,11 +208,24 @@ pub async fn verify(store: &Store) -> sqlx::Result<Verdict> {
 }
 
 /// Calls `each` for every entry in seq order (for export).
-pub async fn for_each(store: &Store, mut each: impl FnMut(&Entry) -> std::io::Result<()>) -> anyhow::Result<()> {
+pub async fn for_each(
+    store: &Store,
+    mut each: impl FnMut(&Entry) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let mut after = 0;
     loop {
-        let page = list(store, &Filter { after_seq: Some(after), limit: 1000, ..Default::default() }).await?;
-        let Some(last) = page.last() else { return Ok(()) };
+        let page = list(
+            store,
+            &Filter {
+                after_seq: Some(after),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
         after = last.seq;
         for e in &page {
             each(e)?;
@@ -192,8 +236,14 @@ pub async fn for_each(store: &Store, mut each: impl FnMut(&Entry) -> std::io::Re
 /// The JSON body of `GET /api/v1/audit/verify` and the `audit verify` line.
 pub fn verdict_json(v: &Verdict) -> Value {
     match v {
-        Verdict::Ok { entries, head } => serde_json::json!({"ok": true, "entries": entries, "head": head}),
-        Verdict::Bad { first_bad_seq, fault, checked } => serde_json::json!({
+        Verdict::Ok { entries, head } => {
+            serde_json::json!({"ok": true, "entries": entries, "head": head})
+        }
+        Verdict::Bad {
+            first_bad_seq,
+            fault,
+            checked,
+        } => serde_json::json!({
             "ok": false, "first_bad_seq": first_bad_seq, "fault": fault, "entries_verified": checked,
         }),
     }
@@ -210,7 +260,10 @@ mod tests {
             "password": "hunter2", "new_token": "lhc_abc", "nested": {"url": "mysql://u:pw@h/db"}, "name": "ok"
         }));
         let s = v.to_string();
-        assert!(!s.contains("hunter2") && !s.contains("lhc_abc") && !s.contains(":pw@"), "{s}");
+        assert!(
+            !s.contains("hunter2") && !s.contains("lhc_abc") && !s.contains(":pw@"),
+            "{s}"
+        );
         assert!(s.contains("\"name\":\"ok\""));
     }
 }

@@ -78,7 +78,11 @@ impl From<Entry> for EntryView {
             actor: e.actor,
             action: e.action,
             subject: e.subject,
-            details: if e.details == json!({}) { String::new() } else { e.details.to_string() },
+            details: if e.details == json!({}) {
+                String::new()
+            } else {
+                e.details.to_string()
+            },
             hash: e.hash,
         }
     }
@@ -98,7 +102,12 @@ pub struct AuditPage {
 }
 
 /// `GET /audit`.
-pub async fn show_audit(State(app): State<AppState>, _: Authenticated, ctx: PageCtx, Query(q): Query<AuditQuery>) -> AppResult<Response> {
+pub async fn show_audit(
+    State(app): State<AppState>,
+    _: Authenticated,
+    ctx: PageCtx,
+    Query(q): Query<AuditQuery>,
+) -> AppResult<Response> {
     let filter = Filter {
         actor: non_empty(&q.actor),
         action: non_empty(&q.action),
@@ -108,11 +117,20 @@ pub async fn show_audit(State(app): State<AppState>, _: Authenticated, ctx: Page
         limit: PAGE_SIZE,
         ..Default::default()
     };
-    let entries: Vec<EntryView> = super::list(&app.store, &filter).await?.into_iter().map(EntryView::from).collect();
+    let entries: Vec<EntryView> = super::list(&app.store, &filter)
+        .await?
+        .into_iter()
+        .map(EntryView::from)
+        .collect();
     let (head_seq, head_hash) = super::head(&app.store).await?;
     let older_href = (entries.len() as i64 == PAGE_SIZE).then(|| {
         let last = entries.last().map(|e| e.seq).unwrap_or(0);
-        let pairs = [("actor", q.actor.as_str()), ("action", q.action.as_str()), ("from", q.from.as_str()), ("to", q.to.as_str())];
+        let pairs = [
+            ("actor", q.actor.as_str()),
+            ("action", q.action.as_str()),
+            ("from", q.from.as_str()),
+            ("to", q.to.as_str()),
+        ];
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
             ser.append_pair(k, v);
@@ -124,7 +142,15 @@ pub async fn show_audit(State(app): State<AppState>, _: Authenticated, ctx: Page
         Some(_) => Some(super::verdict_json(&super::verify(&app.store).await?)),
         None => None,
     };
-    Ok(render(&AuditPage { ctx, entries, head_seq, head_hash, q, older_href, verdict }))
+    Ok(render(&AuditPage {
+        ctx,
+        entries,
+        head_seq,
+        head_hash,
+        q,
+        older_href,
+        verdict,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,15 +163,31 @@ pub struct ApiAuditQuery {
 }
 
 /// `GET /api/v1/audit?after_seq=N&limit=M` → entries in ascending seq order.
-pub async fn list_audit(State(app): State<AppState>, _: Authenticated, Query(q): Query<ApiAuditQuery>) -> AppResult<Json<Value>> {
+pub async fn list_audit(
+    State(app): State<AppState>,
+    _: Authenticated,
+    Query(q): Query<ApiAuditQuery>,
+) -> AppResult<Json<Value>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(AppError::bad_request("bad_limit", "limit must be between 1 and 1000"));
+        return Err(AppError::bad_request(
+            "bad_limit",
+            "limit must be between 1 and 1000",
+        ));
     }
     if q.after_seq < 0 {
-        return Err(AppError::bad_request("bad_after_seq", "after_seq must be ≥ 0"));
+        return Err(AppError::bad_request(
+            "bad_after_seq",
+            "after_seq must be ≥ 0",
+        ));
     }
-    let filter = Filter { after_seq: Some(q.after_seq), limit, actor: q.actor, action: q.action, ..Default::default() };
+    let filter = Filter {
+        after_seq: Some(q.after_seq),
+        limit,
+        actor: q.actor,
+        action: q.action,
+        ..Default::default()
+    };
     let items = super::list(&app.store, &filter).await?;
     Ok(Json(json!({"items": items})))
 }

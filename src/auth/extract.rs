@@ -19,7 +19,10 @@ pub struct Identity {
 }
 
 fn identity(parts: &Parts) -> Result<Identity, AppError> {
-    let ctx = parts.extensions.get::<RequestCtx>().ok_or(AppError::Unauthenticated)?;
+    let ctx = parts
+        .extensions
+        .get::<RequestCtx>()
+        .ok_or(AppError::Unauthenticated)?;
     if ctx.bad_token {
         return Err(AppError::InvalidToken);
     }
@@ -81,9 +84,8 @@ pub struct Session(pub ActiveSession);
 impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
-        identity(parts)?
-            .session
-            .map(Session)
-            .ok_or_else(|| AppError::bad_request("no_session", "this action needs a browser session"))
+        identity(parts)?.session.map(Session).ok_or_else(|| {
+            AppError::bad_request("no_session", "this action needs a browser session")
+        })
     }
 }

@@ -103,7 +103,10 @@ pub struct User {
 /// Checks a user name: 1–64 characters of letters, digits, `.`, `_`, `-` (any script).
 pub fn valid_user_name(name: &str) -> bool {
     let n = name.chars().count();
-    (1..=64).contains(&n) && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    (1..=64).contains(&n)
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 #[cfg(test)]
@@ -115,7 +118,9 @@ mod tests {
         assert!(!Role::Viewer.may_operate() && !Role::Viewer.may_approve());
         assert!(Role::Operator.may_operate() && !Role::Operator.may_approve());
         assert!(Role::Approver.may_approve() && !Role::Approver.may_operate());
-        assert!(Role::Admin.may_operate() && Role::Admin.may_administer() && !Role::Admin.may_approve());
+        assert!(
+            Role::Admin.may_operate() && Role::Admin.may_administer() && !Role::Admin.may_approve()
+        );
         assert_eq!(Role::parse("approver"), Some(Role::Approver));
         assert_eq!(Org::parse("customer"), Some(Org::Customer));
         assert_eq!(Org::parse("Customer"), None);

@@ -1,8 +1,8 @@
 //! Password hashing (argon2id, PHC strings) and generation of passwords and random tokens.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use sha2::{Digest, Sha256};
 
 /// Minimum length of a chosen password.
@@ -20,7 +20,9 @@ pub fn hash(password: &str) -> String {
 /// Verifies a password against a stored PHC string; a malformed hash never verifies.
 pub fn verify(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -48,7 +50,10 @@ pub fn generate() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
     let mut bytes = [0u8; 16];
     OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// 32 random bytes, hex encoded (session ids, CSRF tokens, API tokens).
@@ -84,6 +89,9 @@ mod tests {
         assert!(weakness(&p).is_none());
         assert_ne!(p, generate());
         assert_eq!(random_hex().len(), 64);
-        assert_eq!(weakness("short"), Some("password must have at least 10 characters"));
+        assert_eq!(
+            weakness("short"),
+            Some("password must have at least 10 characters")
+        );
     }
 }

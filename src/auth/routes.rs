@@ -35,7 +35,10 @@ pub struct NextQuery {
 
 /// Only local paths are followed after login (no open redirect).
 fn safe_next(next: &str) -> String {
-    let ok = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.starts_with("/login");
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.starts_with("/login");
     if ok { next.to_string() } else { "/".into() }
 }
 
@@ -44,7 +47,12 @@ pub async fn show_login(ctx: PageCtx, Query(q): Query<NextQuery>) -> Response {
     if ctx.user.is_some() {
         return Redirect::to(&safe_next(&q.next)).into_response();
     }
-    render(&LoginPage { ctx, next: safe_next(&q.next), username: String::new(), error_key: None })
+    render(&LoginPage {
+        ctx,
+        next: safe_next(&q.next),
+        username: String::new(),
+        error_key: None,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,9 +71,21 @@ pub async fn submit_login(
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
     let next = safe_next(&form.next);
-    let outcome = service::login(&app.store, app.session_policy(), &form.username, &form.password, &req.address).await?;
+    let outcome = service::login(
+        &app.store,
+        app.session_policy(),
+        &form.username,
+        &form.password,
+        &req.address,
+    )
+    .await?;
     let page = |ctx, key, status: StatusCode| {
-        let mut r = render(&LoginPage { ctx, next: next.clone(), username: form.username.clone(), error_key: Some(key) });
+        let mut r = render(&LoginPage {
+            ctx,
+            next: next.clone(),
+            username: form.username.clone(),
+            error_key: Some(key),
+        });
         *r.status_mut() = status;
         r
     };
@@ -73,7 +93,10 @@ pub async fn submit_login(
         LoginOutcome::LoggedIn { cookie_value, user } => {
             tracing::info!(user.name = %user.name, client.address = %req.address, "login succeeded");
             let mut r = Redirect::to(&next).into_response();
-            r.headers_mut().append(header::SET_COOKIE, session_cookie(&cookie_value, app.secure_cookies()));
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                session_cookie(&cookie_value, app.secure_cookies()),
+            );
             r
         }
         LoginOutcome::BadCredentials => {
@@ -92,10 +115,16 @@ pub async fn submit_login(
 }
 
 /// `POST /logout` (CSRF-checked like every state change).
-pub async fn submit_logout(State(app): State<AppState>, Session(session): Session) -> AppResult<Response> {
+pub async fn submit_logout(
+    State(app): State<AppState>,
+    Session(session): Session,
+) -> AppResult<Response> {
     service::logout(&app.store, &session).await?;
     let mut r = Redirect::to("/login").into_response();
-    r.headers_mut().append(header::SET_COOKIE, clear_session_cookie(app.secure_cookies()));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        clear_session_cookie(app.secure_cookies()),
+    );
     Ok(r)
 }
 
@@ -130,14 +159,36 @@ pub struct NewUserForm {
     pub password: String,
 }
 
-async fn users_page(app: &AppState, ctx: PageCtx, notice: Option<(bool, String)>, form: NewUserForm) -> AppResult<UsersPage> {
-    let users = users::list(app.store.pool()).await?.into_iter().map(|r| r.user).collect();
-    Ok(UsersPage { ctx, users, roles: Role::ALL, orgs: Org::ALL, notice, form })
+async fn users_page(
+    app: &AppState,
+    ctx: PageCtx,
+    notice: Option<(bool, String)>,
+    form: NewUserForm,
+) -> AppResult<UsersPage> {
+    let users = users::list(app.store.pool())
+        .await?
+        .into_iter()
+        .map(|r| r.user)
+        .collect();
+    Ok(UsersPage {
+        ctx,
+        users,
+        roles: Role::ALL,
+        orgs: Org::ALL,
+        notice,
+        form,
+    })
 }
 
 /// `GET /admin/users`.
-pub async fn list_users(State(app): State<AppState>, _: Admin, ctx: PageCtx) -> AppResult<Response> {
-    Ok(render(&users_page(&app, ctx, None, NewUserForm::default()).await?))
+pub async fn list_users(
+    State(app): State<AppState>,
+    _: Admin,
+    ctx: PageCtx,
+) -> AppResult<Response> {
+    Ok(render(
+        &users_page(&app, ctx, None, NewUserForm::default()).await?,
+    ))
 }
 
 /// `POST /admin/users`: creates a user with the password the admin typed.
@@ -149,19 +200,44 @@ pub async fn create_user(
 ) -> AppResult<Response> {
     let t = ctx.catalog;
     let (Some(role), Some(org)) = (Role::parse(&form.role), Org::parse(&form.org)) else {
-        let page = users_page(&app, ctx, Some((true, t.t("users.error.role_org").to_string())), form).await?;
+        let page = users_page(
+            &app,
+            ctx,
+            Some((true, t.t("users.error.role_org").to_string())),
+            form,
+        )
+        .await?;
         return Ok((StatusCode::BAD_REQUEST, render(&page)).into_response());
     };
     let emergency = form.emergency.is_some();
-    match service::add_user(&app.store, &admin.user.name, form.name.trim(), role, org, emergency, &form.password).await {
+    match service::add_user(
+        &app.store,
+        &admin.user.name,
+        form.name.trim(),
+        role,
+        org,
+        emergency,
+        &form.password,
+    )
+    .await
+    {
         Ok(user) => {
             let msg = t.fmt("users.created", &[("name", &user.name)]);
-            Ok(render(&users_page(&app, ctx, Some((false, msg)), NewUserForm::default()).await?))
+            Ok(render(
+                &users_page(&app, ctx, Some((false, msg)), NewUserForm::default()).await?,
+            ))
         }
         Err(UserError::Store(e)) => Err(AppError::from(e)),
         Err(e) => {
-            let status = if matches!(e, UserError::Exists(_)) { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
-            let keep = NewUserForm { password: String::new(), ..form };
+            let status = if matches!(e, UserError::Exists(_)) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let keep = NewUserForm {
+                password: String::new(),
+                ..form
+            };
             let page = users_page(&app, ctx, Some((true, e.to_string())), keep).await?;
             Ok((status, render(&page)).into_response())
         }
@@ -175,7 +251,14 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_login() {
         assert_eq!(safe_next("/audit?actor=x"), "/audit?actor=x");
-        for bad in ["https://evil.example", "//evil.example", "/\\evil", "", "javascript:alert(1)", "/login"] {
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil",
+            "",
+            "javascript:alert(1)",
+            "/login",
+        ] {
             assert_eq!(safe_next(bad), "/", "{bad}");
         }
     }

@@ -28,7 +28,10 @@ pub struct SessionPolicy {
 
 impl SessionPolicy {
     pub fn from_config(c: &crate::config::ServerConfig) -> Self {
-        SessionPolicy { idle_ms: c.session_idle_minutes * 60_000, max_ms: c.session_max_hours * 3_600_000 }
+        SessionPolicy {
+            idle_ms: c.session_idle_minutes * 60_000,
+            max_ms: c.session_max_hours * 3_600_000,
+        }
     }
 }
 
@@ -36,10 +39,15 @@ impl SessionPolicy {
 #[derive(Debug)]
 pub enum LoginOutcome {
     /// Logged in: the cookie value (shown to the browser once) and the user.
-    LoggedIn { cookie_value: String, user: User },
+    LoggedIn {
+        cookie_value: String,
+        user: User,
+    },
     BadCredentials,
     /// Too many recent failures for this account or address.
-    Throttled { retry_after_s: i64 },
+    Throttled {
+        retry_after_s: i64,
+    },
 }
 
 /// Errors of user management, phrased for the operator.
@@ -73,7 +81,11 @@ pub async fn login(
     let (by_user, by_address) =
         throttle::counts(store.pool(), username, address, now - THROTTLE_WINDOW_MS).await?;
     if by_user >= ACCOUNT_FAILURE_LIMIT || by_address >= ADDRESS_FAILURE_LIMIT {
-        let reason = if by_user >= ACCOUNT_FAILURE_LIMIT { "account" } else { "address" };
+        let reason = if by_user >= ACCOUNT_FAILURE_LIMIT {
+            "account"
+        } else {
+            "address"
+        };
         audit::record(
             store,
             Event {
@@ -84,7 +96,9 @@ pub async fn login(
             },
         )
         .await?;
-        return Ok(LoginOutcome::Throttled { retry_after_s: THROTTLE_WINDOW_MS / 1000 });
+        return Ok(LoginOutcome::Throttled {
+            retry_after_s: THROTTLE_WINDOW_MS / 1000,
+        });
     }
 
     let row = users::by_name(store.pool(), username).await?;
@@ -126,7 +140,10 @@ pub async fn login(
                 },
             )
             .await?;
-            LoginOutcome::LoggedIn { cookie_value, user: row.user }
+            LoginOutcome::LoggedIn {
+                cookie_value,
+                user: row.user,
+            }
         }
         (_, row) => {
             throttle::record(&mut tx, username, address, now).await?;
@@ -166,18 +183,27 @@ pub async fn resolve_session(
         return Ok(None);
     }
     let id_hash = password::sha256_hex(cookie_value);
-    let Some(s) = sessions::by_hash(store.pool(), &id_hash).await? else { return Ok(None) };
+    let Some(s) = sessions::by_hash(store.pool(), &id_hash).await? else {
+        return Ok(None);
+    };
     let now = now_ms();
     let user = users::by_id(store.pool(), s.user_id).await?;
     let live = now < s.expires_at && now - s.last_seen_at < policy.idle_ms;
     let (Some(user), true) = (user.filter(|u| u.password_changed_at <= s.created_at), live) else {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(&id_hash).execute(store.pool()).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(&id_hash)
+            .execute(store.pool())
+            .await?;
         return Ok(None);
     };
     if now - s.last_seen_at >= TOUCH_EVERY_MS {
         sessions::touch(store.pool(), &id_hash, now).await?;
     }
-    Ok(Some(ActiveSession { user: user.user, id_hash, csrf_token: s.csrf_token }))
+    Ok(Some(ActiveSession {
+        user: user.user,
+        id_hash,
+        csrf_token: s.csrf_token,
+    }))
 }
 
 /// Looks up a bearer token.
@@ -185,7 +211,9 @@ pub async fn resolve_token(store: &Store, token: &str) -> Result<Option<User>, s
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    let Some((token_id, user_id)) = tokens::user_for_hash(store.pool(), &password::sha256_hex(token)).await? else {
+    let Some((token_id, user_id)) =
+        tokens::user_for_hash(store.pool(), &password::sha256_hex(token)).await?
+    else {
         return Ok(None);
     };
     tokens::mark_used(store.pool(), token_id, now_ms()).await?;
@@ -198,7 +226,12 @@ pub async fn logout(store: &Store, session: &ActiveSession) -> Result<(), sqlx::
     sessions::delete(&mut tx, &session.id_hash).await?;
     audit::append(
         &mut tx,
-        Event { actor: &session.user.name, action: "auth.logout", subject: &session.user.name, details: json!({}) },
+        Event {
+            actor: &session.user.name,
+            action: "auth.logout",
+            subject: &session.user.name,
+            details: json!({}),
+        },
     )
     .await?;
     tx.commit().await
@@ -222,7 +255,8 @@ pub async fn add_user(
     }
     let hash = hash_blocking(password_plain).await;
     let mut tx = store.begin().await?;
-    let Some(id) = users::insert(&mut tx, name, role, org, emergency, &hash, now_ms()).await? else {
+    let Some(id) = users::insert(&mut tx, name, role, org, emergency, &hash, now_ms()).await?
+    else {
         return Err(UserError::Exists(name.to_string()));
     };
     audit::append(
@@ -236,11 +270,22 @@ pub async fn add_user(
     )
     .await?;
     tx.commit().await?;
-    Ok(User { id, name: name.to_string(), role, org, emergency })
+    Ok(User {
+        id,
+        name: name.to_string(),
+        role,
+        org,
+        emergency,
+    })
 }
 
 /// Changes a password and revokes every session of the user, audited as `user.password_changed`.
-pub async fn set_password(store: &Store, actor: &str, name: &str, password_plain: &str) -> Result<u64, UserError> {
+pub async fn set_password(
+    store: &Store,
+    actor: &str,
+    name: &str,
+    password_plain: &str,
+) -> Result<u64, UserError> {
     if let Some(w) = password::weakness(password_plain) {
         return Err(UserError::WeakPassword(w));
     }
@@ -253,7 +298,12 @@ pub async fn set_password(store: &Store, actor: &str, name: &str, password_plain
     let revoked = sessions::delete_for_user(&mut tx, row.user.id).await?;
     audit::append(
         &mut tx,
-        Event { actor, action: "user.password_changed", subject: name, details: json!({"sessions_revoked": revoked}) },
+        Event {
+            actor,
+            action: "user.password_changed",
+            subject: name,
+            details: json!({"sessions_revoked": revoked}),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -261,7 +311,12 @@ pub async fn set_password(store: &Store, actor: &str, name: &str, password_plain
 }
 
 /// Issues an API token for `name`; the clear token is returned once and stored only hashed.
-pub async fn create_token(store: &Store, actor: &str, name: &str, label: &str) -> Result<String, UserError> {
+pub async fn create_token(
+    store: &Store,
+    actor: &str,
+    name: &str,
+    label: &str,
+) -> Result<String, UserError> {
     let label = label.trim();
     if label.is_empty() || label.chars().count() > 100 {
         return Err(UserError::BadLabel);
@@ -271,10 +326,22 @@ pub async fn create_token(store: &Store, actor: &str, name: &str, label: &str) -
     };
     let token = format!("{TOKEN_PREFIX}{}", password::random_hex());
     let mut tx = store.begin().await?;
-    let id = tokens::insert(&mut tx, row.user.id, label, &password::sha256_hex(&token), now_ms()).await?;
+    let id = tokens::insert(
+        &mut tx,
+        row.user.id,
+        label,
+        &password::sha256_hex(&token),
+        now_ms(),
+    )
+    .await?;
     audit::append(
         &mut tx,
-        Event { actor, action: "token.created", subject: name, details: json!({"label": label, "token_id": id}) },
+        Event {
+            actor,
+            action: "token.created",
+            subject: name,
+            details: json!({"label": label, "token_id": id}),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -283,7 +350,9 @@ pub async fn create_token(store: &Store, actor: &str, name: &str, label: &str) -
 
 async fn hash_blocking(p: &str) -> String {
     let p = p.to_string();
-    tokio::task::spawn_blocking(move || password::hash(&p)).await.expect("hashing does not panic")
+    tokio::task::spawn_blocking(move || password::hash(&p))
+        .await
+        .expect("hashing does not panic")
 }
 
 /// Deletes expired sessions and old login failures (run periodically).

@@ -65,7 +65,10 @@ pub const OPERATIONS: &[(&str, Level)] = &[
 
 /// The default level of a catalogued operation, `None` for an unknown id.
 pub fn default_level(operation: &str) -> Option<Level> {
-    OPERATIONS.iter().find(|(id, _)| *id == operation).map(|(_, l)| *l)
+    OPERATIONS
+        .iter()
+        .find(|(id, _)| *id == operation)
+        .map(|(_, l)| *l)
 }
 
 #[cfg(test)]

@@ -8,18 +8,42 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
 
+use crate::AppState;
 use crate::auth::{Org, Role, password, service};
 use crate::config::{Config, ConfigSource, Dsn};
 use crate::store::Store;
-use crate::AppState;
 
 /// A seeded account: name, role, org, emergency flag, what it is for.
 pub const DEMO_USERS: &[(&str, Role, Org, bool, &str)] = &[
-    ("op.zhang", Role::Operator, Org::Site, true, "驻场运维 (可紧急操作 break-glass)"),
+    (
+        "op.zhang",
+        Role::Operator,
+        Org::Site,
+        true,
+        "驻场运维 (可紧急操作 break-glass)",
+    ),
     ("op.li", Role::Operator, Org::Site, false, "驻场运维"),
-    ("appr.product", Role::Approver, Org::Product, false, "产品侧审批人"),
-    ("appr.customer", Role::Approver, Org::Customer, false, "客户侧审批人"),
-    ("viewer.audit", Role::Viewer, Org::Customer, false, "客户审计员 (只读)"),
+    (
+        "appr.product",
+        Role::Approver,
+        Org::Product,
+        false,
+        "产品侧审批人",
+    ),
+    (
+        "appr.customer",
+        Role::Approver,
+        Org::Customer,
+        false,
+        "客户侧审批人",
+    ),
+    (
+        "viewer.audit",
+        Role::Viewer,
+        Org::Customer,
+        false,
+        "客户审计员 (只读)",
+    ),
     ("admin", Role::Admin, Org::Site, false, "控制台管理员"),
 ];
 
@@ -37,12 +61,20 @@ pub async fn seed_users(store: &Store) -> anyhow::Result<Vec<(String, String)>> 
 /// Runs the sandbox until interrupted.
 pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     if !listen.ip().is_loopback() {
-        bail!("demo listens on loopback only; {listen} is not a loopback address (try 127.0.0.1:8080)");
+        bail!(
+            "demo listens on loopback only; {listen} is not a loopback address (try 127.0.0.1:8080)"
+        );
     }
-    let dir = tempfile::Builder::new().prefix("lhc-ops-demo-").tempdir().context("creating the demo's temporary folder")?;
+    let dir = tempfile::Builder::new()
+        .prefix("lhc-ops-demo-")
+        .tempdir()
+        .context("creating the demo's temporary folder")?;
     let mut config = Config::default();
     config.server.listen = listen.to_string();
-    config.store.url = Dsn(format!("sqlite://{}", dir.path().join("lhc-ops.db").display()));
+    config.store.url = Dsn(format!(
+        "sqlite://{}",
+        dir.path().join("lhc-ops.db").display()
+    ));
     crate::telemetry::init(&config.log);
 
     let store = Store::open_migrated(&config.store.url).await?;
@@ -55,11 +87,21 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     crate::cli::record_config_loaded(&state).await?;
 
     println!("LHC 运维控制台 demo — {url}");
-    println!("temporary store: {} (deleted on exit)", dir.path().display());
+    println!(
+        "temporary store: {} (deleted on exit)",
+        dir.path().display()
+    );
     println!();
-    println!("{:<15} {:<9} {:<9} {:<17} note", "user", "role", "org", "password");
+    println!(
+        "{:<15} {:<9} {:<9} {:<17} note",
+        "user", "role", "org", "password"
+    );
     for ((name, pw), (_, role, org, _, note)) in logins.iter().zip(DEMO_USERS) {
-        println!("{name:<15} {:<9} {:<9} {pw:<17} {note}", role.as_str(), org.as_str());
+        println!(
+            "{name:<15} {:<9} {:<9} {pw:<17} {note}",
+            role.as_str(),
+            org.as_str()
+        );
     }
     println!();
     println!("Press Ctrl-C to stop.");

@@ -52,24 +52,40 @@ impl Store {
     pub async fn open(url: &crate::config::Dsn) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let raw = url.expose();
-        let open_err = |message: String| StoreError::Open { url: url.masked(), message };
-        let backend = if raw.starts_with("mysql://") { Backend::MySql } else { Backend::Sqlite };
+        let open_err = |message: String| StoreError::Open {
+            url: url.masked(),
+            message,
+        };
+        let backend = if raw.starts_with("mysql://") {
+            Backend::MySql
+        } else {
+            Backend::Sqlite
+        };
         let connect_url = match backend {
             Backend::Sqlite => sqlite_url(raw).map_err(open_err)?,
             Backend::MySql => raw.to_string(),
         };
-        let options = AnyConnectOptions::from_str(&connect_url).map_err(|e| open_err(e.to_string()))?;
+        let options =
+            AnyConnectOptions::from_str(&connect_url).map_err(|e| open_err(e.to_string()))?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
                     } else {
-                        sqlx::query("SET time_zone = '+00:00'").execute(&mut *conn).await?;
+                        sqlx::query("SET time_zone = '+00:00'")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -130,7 +146,10 @@ impl Store {
 
     /// Whether the store answers a trivial query (for `/readyz`).
     pub async fn ping(&self) -> sqlx::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -142,7 +161,9 @@ fn sqlite_url(raw: &str) -> Result<String, String> {
         .ok_or_else(|| "must start with sqlite://".to_string())?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" {
-        return Err("an in-memory SQLite store would lose everything on restart; give a file path".into());
+        return Err(
+            "an in-memory SQLite store would lose everything on restart; give a file path".into(),
+        );
     }
     if let Some(dir) = Path::new(path).parent()
         && !dir.as_os_str().is_empty()
@@ -194,7 +215,11 @@ mod tests {
         assert!(url.ends_with("?mode=rwc"), "{url}");
         assert!(path.parent().unwrap().is_dir());
         assert!(sqlite_url("sqlite://:memory:").is_err());
-        assert!(sqlite_url("sqlite://x.db?cache=shared").unwrap().ends_with("mode=rwc&cache=shared"));
+        assert!(
+            sqlite_url("sqlite://x.db?cache=shared")
+                .unwrap()
+                .ends_with("mode=rwc&cache=shared")
+        );
     }
 
     #[test]
@@ -202,6 +227,9 @@ mod tests {
         assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
         let ms = 1_796_396_709_123;
         assert_eq!(parse_rfc3339_ms(&format_ms(ms)), Some(ms));
-        assert_eq!(parse_rfc3339_ms("2026-12-04T23:05:09+08:00"), parse_rfc3339_ms("2026-12-04T15:05:09Z"));
+        assert_eq!(
+            parse_rfc3339_ms("2026-12-04T23:05:09+08:00"),
+            parse_rfc3339_ms("2026-12-04T15:05:09Z")
+        );
     }
 }

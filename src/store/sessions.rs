@@ -13,11 +13,7 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
-pub async fn insert(
-    conn: &mut AnyConnection,
-    s: &SessionRow,
-    address: &str,
-) -> sqlx::Result<()> {
+pub async fn insert(conn: &mut AnyConnection, s: &SessionRow, address: &str) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO sessions (id_hash, user_id, csrf_token, address, created_at, last_seen_at, expires_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -34,7 +30,10 @@ pub async fn insert(
     Ok(())
 }
 
-pub async fn by_hash<'c, E: Executor<'c, Database = Any>>(e: E, id_hash: &str) -> sqlx::Result<Option<SessionRow>> {
+pub async fn by_hash<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    id_hash: &str,
+) -> sqlx::Result<Option<SessionRow>> {
     let row = sqlx::query(
         "SELECT id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at FROM sessions WHERE id_hash = ?",
     )
@@ -54,26 +53,48 @@ pub async fn by_hash<'c, E: Executor<'c, Database = Any>>(e: E, id_hash: &str) -
     .transpose()
 }
 
-pub async fn touch<'c, E: Executor<'c, Database = Any>>(e: E, id_hash: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?").bind(now).bind(id_hash).execute(e).await?;
+pub async fn touch<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    id_hash: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
+        .bind(now)
+        .bind(id_hash)
+        .execute(e)
+        .await?;
     Ok(())
 }
 
 pub async fn delete(conn: &mut AnyConnection, id_hash: &str) -> sqlx::Result<u64> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(conn).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+        .bind(id_hash)
+        .execute(conn)
+        .await?
+        .rows_affected())
 }
 
 /// Revokes every session of a user (password change).
 pub async fn delete_for_user(conn: &mut AnyConnection, user_id: i64) -> sqlx::Result<u64> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user_id).execute(conn).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        .bind(user_id)
+        .execute(conn)
+        .await?
+        .rows_affected())
 }
 
 /// Removes sessions past their absolute expiry or idle for longer than `idle_ms`.
-pub async fn delete_expired<'c, E: Executor<'c, Database = Any>>(e: E, now: i64, idle_ms: i64) -> sqlx::Result<u64> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?")
-        .bind(now)
-        .bind(now - idle_ms)
-        .execute(e)
-        .await?
-        .rows_affected())
+pub async fn delete_expired<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    now: i64,
+    idle_ms: i64,
+) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?")
+            .bind(now)
+            .bind(now - idle_ms)
+            .execute(e)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -67,28 +67,57 @@ pub async fn insert(
     Ok(done.last_insert_id())
 }
 
-pub async fn by_name<'c, E: Executor<'c, Database = Any>>(e: E, name: &str) -> sqlx::Result<Option<UserRow>> {
+pub async fn by_name<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    name: &str,
+) -> sqlx::Result<Option<UserRow>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE name = ?");
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(e).await?.as_ref().map(from_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(name)
+        .fetch_optional(e)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
-pub async fn by_id<'c, E: Executor<'c, Database = Any>>(e: E, id: i64) -> sqlx::Result<Option<UserRow>> {
+pub async fn by_id<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    id: i64,
+) -> sqlx::Result<Option<UserRow>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = ?");
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(e).await?.as_ref().map(from_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(e)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn list<'c, E: Executor<'c, Database = Any>>(e: E) -> sqlx::Result<Vec<UserRow>> {
     let sql = format!("SELECT {COLUMNS} FROM users ORDER BY name");
-    sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(e).await?.iter().map(from_row).collect()
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(e)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 /// Replaces the password hash; returns whether the user exists.
-pub async fn set_password(conn: &mut AnyConnection, id: i64, hash: &str, now: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?")
-        .bind(hash)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    id: i64,
+    hash: &str,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?")
+            .bind(hash)
+            .bind(now)
+            .bind(id)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() == 1)
 }

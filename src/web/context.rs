@@ -66,7 +66,9 @@ fn request_kind(path: &str, headers: &HeaderMap) -> RequestKind {
 /// `?lang=` wins (and is remembered in a cookie), then the cookie, then zh-CN.
 fn language(query: Option<&str>, jar: &CookieJar) -> (Lang, Option<Lang>) {
     let from_query = query.and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "lang").and_then(|(_, v)| Lang::parse(&v))
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "lang")
+            .and_then(|(_, v)| Lang::parse(&v))
     });
     if let Some(l) = from_query {
         return (l, Some(l));
@@ -102,21 +104,38 @@ pub async fn request_context(State(app): State<AppState>, req: Request, next: Ne
     let jar = CookieJar::from_headers(req.headers());
     let (lang, remember_lang) = language(req.uri().query(), &jar);
     let address = peer_address(&req);
-    let mut ctx = RequestCtx { kind, lang, identity: None, bad_token: false, path, address };
+    let mut ctx = RequestCtx {
+        kind,
+        lang,
+        identity: None,
+        bad_token: false,
+        path,
+        address,
+    };
 
     let policy = app.session_policy();
     let resolved = match bearer(req.headers()) {
-        Some(token) => service::resolve_token(&app.store, token).await.map(|u| match u {
-            Some(user) => Some(Identity { user, session: None }),
-            None => {
-                ctx.bad_token = true;
-                None
-            }
-        }),
+        Some(token) => service::resolve_token(&app.store, token)
+            .await
+            .map(|u| match u {
+                Some(user) => Some(Identity {
+                    user,
+                    session: None,
+                }),
+                None => {
+                    ctx.bad_token = true;
+                    None
+                }
+            }),
         None => match jar.get(SESSION_COOKIE) {
             Some(c) => service::resolve_session(&app.store, policy, c.value())
                 .await
-                .map(|s| s.map(|s| Identity { user: s.user.clone(), session: Some(s) })),
+                .map(|s| {
+                    s.map(|s| Identity {
+                        user: s.user.clone(),
+                        session: Some(s),
+                    })
+                }),
             None => Ok(None),
         },
     };
@@ -140,14 +159,22 @@ pub async fn request_context(State(app): State<AppState>, req: Request, next: Ne
 /// Passes the request on when it needs no CSRF token or carries the right one. Form bodies are
 /// buffered to read `csrf_token` and handed on unchanged.
 async fn check_csrf(ctx: &RequestCtx, req: Request) -> Result<Request, AppError> {
-    let Some(session) = ctx.identity.as_ref().and_then(|i| i.session.as_ref()) else { return Ok(req) };
+    let Some(session) = ctx.identity.as_ref().and_then(|i| i.session.as_ref()) else {
+        return Ok(req);
+    };
     if !state_changing(req.method()) || ctx.path == "/login" {
         return Ok(req);
     }
     let expected = session.csrf_token.as_bytes();
-    let matches = |given: &[u8]| given.len() == expected.len() && bool::from(subtle::ConstantTimeEq::ct_eq(given, expected));
+    let matches = |given: &[u8]| {
+        given.len() == expected.len() && bool::from(subtle::ConstantTimeEq::ct_eq(given, expected))
+    };
     if let Some(h) = req.headers().get(CSRF_HEADER) {
-        return if matches(h.as_bytes()) { Ok(req) } else { Err(csrf_failed()) };
+        return if matches(h.as_bytes()) {
+            Ok(req)
+        } else {
+            Err(csrf_failed())
+        };
     }
     let is_form = req
         .headers()
@@ -161,7 +188,8 @@ async fn check_csrf(ctx: &RequestCtx, req: Request) -> Result<Request, AppError>
     let bytes = to_bytes(body, MAX_FORM_BYTES)
         .await
         .map_err(|_| AppError::bad_request("body_too_large", "form body is larger than 1 MiB"))?;
-    let ok = url::form_urlencoded::parse(&bytes).any(|(k, v)| k == CSRF_FIELD && matches(v.as_bytes()));
+    let ok =
+        url::form_urlencoded::parse(&bytes).any(|(k, v)| k == CSRF_FIELD && matches(v.as_bytes()));
     if !ok {
         return Err(csrf_failed());
     }
@@ -169,12 +197,17 @@ async fn check_csrf(ctx: &RequestCtx, req: Request) -> Result<Request, AppError>
 }
 
 fn csrf_failed() -> AppError {
-    AppError::forbidden("csrf_failed", "missing or wrong CSRF token; reload the page and try again")
+    AppError::forbidden(
+        "csrf_failed",
+        "missing or wrong CSRF token; reload the page and try again",
+    )
 }
 
 /// Re-renders failed responses for the request kind; other responses pass unchanged.
 fn render_error(app: &AppState, ctx: &RequestCtx, resp: Response) -> Response {
-    let Some(report) = resp.extensions().get::<ErrorReport>().cloned() else { return resp };
+    let Some(report) = resp.extensions().get::<ErrorReport>().cloned() else {
+        return resp;
+    };
     let t = ctx.lang.catalog();
     let message = report
         .message
@@ -186,12 +219,14 @@ fn render_error(app: &AppState, ctx: &RequestCtx, resp: Response) -> Response {
             (report.status, axum::Json(body)).into_response()
         }
         RequestKind::Page if report.status == StatusCode::UNAUTHORIZED => {
-            let next = url::form_urlencoded::byte_serialize(ctx.path.as_bytes()).collect::<String>();
+            let next =
+                url::form_urlencoded::byte_serialize(ctx.path.as_bytes()).collect::<String>();
             Redirect::to(&format!("/login?next={next}")).into_response()
         }
         RequestKind::Fragment if report.status == StatusCode::UNAUTHORIZED => {
             let mut r = StatusCode::UNAUTHORIZED.into_response();
-            r.headers_mut().insert("hx-redirect", HeaderValue::from_static("/login"));
+            r.headers_mut()
+                .insert("hx-redirect", HeaderValue::from_static("/login"));
             r
         }
         RequestKind::Fragment => {
@@ -261,7 +296,10 @@ mod tests {
         assert_eq!(request_kind("/audit", &h), RequestKind::Fragment);
         let jar = CookieJar::new();
         assert_eq!(language(None, &jar), (Lang::ZhCn, None));
-        assert_eq!(language(Some("a=1&lang=en"), &jar), (Lang::En, Some(Lang::En)));
+        assert_eq!(
+            language(Some("a=1&lang=en"), &jar),
+            (Lang::En, Some(Lang::En))
+        );
         let jar = jar.add(Cookie::new(LANG_COOKIE, "en"));
         assert_eq!(language(Some("lang=bogus"), &jar), (Lang::En, None));
     }
@@ -269,7 +307,10 @@ mod tests {
     #[test]
     fn bearer_tokens_are_parsed() {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer lhc_abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer lhc_abc"),
+        );
         assert_eq!(bearer(&h), Some("lhc_abc"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic x"));
         assert_eq!(bearer(&h), None);

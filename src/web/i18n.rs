@@ -42,8 +42,12 @@ impl Lang {
         static ZH: OnceLock<Catalog> = OnceLock::new();
         static EN: OnceLock<Catalog> = OnceLock::new();
         match self {
-            Lang::ZhCn => ZH.get_or_init(|| Catalog::parse(ZH_SOURCE).expect("zh-CN catalogue is valid TOML")),
-            Lang::En => EN.get_or_init(|| Catalog::parse(EN_SOURCE).expect("en catalogue is valid TOML")),
+            Lang::ZhCn => {
+                ZH.get_or_init(|| Catalog::parse(ZH_SOURCE).expect("zh-CN catalogue is valid TOML"))
+            }
+            Lang::En => {
+                EN.get_or_init(|| Catalog::parse(EN_SOURCE).expect("en catalogue is valid TOML"))
+            }
         }
     }
 }
@@ -92,7 +96,11 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut HashMap<String, String>) -> 
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out)?;
             }
             Ok(())
@@ -116,13 +124,19 @@ mod tests {
         let en: BTreeSet<_> = Lang::En.catalog().keys().collect();
         let only_zh: Vec<_> = zh.difference(&en).collect();
         let only_en: Vec<_> = en.difference(&zh).collect();
-        assert!(only_zh.is_empty() && only_en.is_empty(), "zh only: {only_zh:?}; en only: {only_en:?}");
+        assert!(
+            only_zh.is_empty() && only_en.is_empty(),
+            "zh only: {only_zh:?}; en only: {only_en:?}"
+        );
     }
 
     #[test]
     fn every_key_used_by_templates_and_code_exists() {
         let mut missing = Vec::new();
-        let roots = [concat!(env!("CARGO_MANIFEST_DIR"), "/templates"), concat!(env!("CARGO_MANIFEST_DIR"), "/src")];
+        let roots = [
+            concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/src"),
+        ];
         let mut files = Vec::new();
         for root in roots {
             collect(std::path::Path::new(root), &mut files);
@@ -136,7 +150,11 @@ mod tests {
                 }
             }
         }
-        assert!(missing.is_empty(), "missing catalogue keys:\n{}", missing.join("\n"));
+        assert!(
+            missing.is_empty(),
+            "missing catalogue keys:\n{}",
+            missing.join("\n")
+        );
     }
 
     /// Keys appear as `.t("a.b")` / `.fmt1("a.b", …)` in templates and code.
@@ -148,7 +166,11 @@ mod tests {
                 rest = &rest[i + pat.len()..];
                 if let Some(end) = rest.find('"') {
                     let key = &rest[..end];
-                    if key.contains('.') && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') {
+                    if key.contains('.')
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+                    {
                         keys.push(key.to_string());
                     }
                 }
@@ -162,7 +184,9 @@ mod tests {
             let p = e.unwrap().path();
             if p.is_dir() {
                 collect(&p, out);
-            } else if p.extension().is_some_and(|x| x == "html" || x == "rs") && !p.ends_with("web/i18n.rs") {
+            } else if p.extension().is_some_and(|x| x == "html" || x == "rs")
+                && !p.ends_with("web/i18n.rs")
+            {
                 out.push(p);
             }
         }

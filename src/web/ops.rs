@@ -21,9 +21,17 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(e)) => {
             tracing::warn!(error.message = %e, "readiness check: store query failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the console's store does not answer queries\n").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the console's store does not answer queries\n",
+            )
+                .into_response()
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: the console's store did not answer within 2 s\n").into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the console's store did not answer within 2 s\n",
+        )
+            .into_response(),
     }
 }
 
@@ -32,7 +40,11 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
     let mut out = String::new();
     app.metrics.render_requests(&mut out);
     out.push_str("# HELP lhc_ops_uptime_seconds Seconds since the console started.\n# TYPE lhc_ops_uptime_seconds gauge\n");
-    let _ = writeln!(out, "lhc_ops_uptime_seconds {:.3}", app.started.elapsed().as_secs_f64());
+    let _ = writeln!(
+        out,
+        "lhc_ops_uptime_seconds {:.3}",
+        app.started.elapsed().as_secs_f64()
+    );
     match crate::audit::head(&app.store).await {
         Ok((seq, _)) => {
             out.push_str("# HELP lhc_ops_audit_entries Entries in the audit log.\n# TYPE lhc_ops_audit_entries gauge\n");
@@ -45,6 +57,9 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         }
     }
     let mut resp = out.into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
     resp
 }

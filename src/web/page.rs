@@ -23,12 +23,46 @@ pub struct NavItem {
 
 /// Navigation groups: (group key, links). Every page of DESIGN §5 is reachable from here.
 const NAV: &[(&str, &[(&str, &str)])] = &[
-    ("nav.group.overview", &[("/", "nav.dashboard"), ("/health", "nav.health"), ("/incidents", "nav.incidents")]),
-    ("nav.group.repair", &[("/triage", "nav.triage"), ("/mutex", "nav.mutex"), ("/plans", "nav.plans"), ("/changes", "nav.changes")]),
-    ("nav.group.federation", &[("/fed", "nav.fed"), ("/fed/clusters", "nav.fed_clusters")]),
-    ("nav.group.platform", &[("/hub/migrations", "nav.hub_migrations"), ("/aks/build-config", "nav.aks_build_config")]),
-    ("nav.group.kb", &[("/kb/error-codes", "nav.kb_error_codes"), ("/kb/logs", "nav.kb_logs"), ("/kb/glossary", "nav.kb_glossary")]),
-    ("nav.group.governance", &[("/audit", "nav.audit"), ("/admin/users", "nav.admin_users")]),
+    (
+        "nav.group.overview",
+        &[
+            ("/", "nav.dashboard"),
+            ("/health", "nav.health"),
+            ("/incidents", "nav.incidents"),
+        ],
+    ),
+    (
+        "nav.group.repair",
+        &[
+            ("/triage", "nav.triage"),
+            ("/mutex", "nav.mutex"),
+            ("/plans", "nav.plans"),
+            ("/changes", "nav.changes"),
+        ],
+    ),
+    (
+        "nav.group.federation",
+        &[("/fed", "nav.fed"), ("/fed/clusters", "nav.fed_clusters")],
+    ),
+    (
+        "nav.group.platform",
+        &[
+            ("/hub/migrations", "nav.hub_migrations"),
+            ("/aks/build-config", "nav.aks_build_config"),
+        ],
+    ),
+    (
+        "nav.group.kb",
+        &[
+            ("/kb/error-codes", "nav.kb_error_codes"),
+            ("/kb/logs", "nav.kb_logs"),
+            ("/kb/glossary", "nav.kb_glossary"),
+        ],
+    ),
+    (
+        "nav.group.governance",
+        &[("/audit", "nav.audit"), ("/admin/users", "nav.admin_users")],
+    ),
 ];
 
 /// A navigation group.
@@ -69,12 +103,23 @@ impl PageCtx {
                     items: links
                         .iter()
                         .filter(|(href, _)| *href != "/admin/users" || is_admin)
-                        .map(|(href, key)| NavItem { href, key, active: is_active(href, &ctx.path) })
+                        .map(|(href, key)| NavItem {
+                            href,
+                            key,
+                            active: is_active(href, &ctx.path),
+                        })
                         .collect(),
                 })
                 .collect()
         };
-        PageCtx { lang: ctx.lang, catalog: ctx.lang.catalog(), user, csrf, path: ctx.path.clone(), nav }
+        PageCtx {
+            lang: ctx.lang,
+            catalog: ctx.lang.catalog(),
+            user,
+            csrf,
+            path: ctx.path.clone(),
+            nav,
+        }
     }
 
     /// Catalogue lookup for templates: `{{ ctx.t("nav.health") }}`.
@@ -88,8 +133,16 @@ impl PageCtx {
     }
 
     /// Catalogue lookup with two placeholders filled.
-    pub fn fmt2(&self, key: &str, a: &str, a_value: impl std::fmt::Display, b: &str, b_value: impl std::fmt::Display) -> String {
-        self.catalog.fmt(key, &[(a, &a_value.to_string()), (b, &b_value.to_string())])
+    pub fn fmt2(
+        &self,
+        key: &str,
+        a: &str,
+        a_value: impl std::fmt::Display,
+        b: &str,
+        b_value: impl std::fmt::Display,
+    ) -> String {
+        self.catalog
+            .fmt(key, &[(a, &a_value.to_string()), (b, &b_value.to_string())])
     }
 
     /// The current page in the other language.
@@ -116,13 +169,20 @@ impl PageCtx {
 }
 
 fn is_active(href: &str, path: &str) -> bool {
-    if href == "/" { path == "/" } else { path == href || path.starts_with(&format!("{href}/")) && href != "/fed" }
+    if href == "/" {
+        path == "/"
+    } else {
+        path == href || path.starts_with(&format!("{href}/")) && href != "/fed"
+    }
 }
 
 impl FromRequestParts<AppState> for PageCtx {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, AppError> {
-        let ctx = parts.extensions.get::<RequestCtx>().ok_or(AppError::Unauthenticated)?;
+        let ctx = parts
+            .extensions
+            .get::<RequestCtx>()
+            .ok_or(AppError::Unauthenticated)?;
         Ok(PageCtx::new(app, ctx))
     }
 }
@@ -131,7 +191,9 @@ impl FromRequestParts<AppState> for PageCtx {
 pub fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
-        Err(e) => AppError::Internal(anyhow::anyhow!("template rendering failed: {e}")).into_response(),
+        Err(e) => {
+            AppError::Internal(anyhow::anyhow!("template rendering failed: {e}")).into_response()
+        }
     }
 }
 
@@ -157,11 +219,21 @@ pub struct ErrorFragment<'a> {
 
 impl ErrorPage {
     pub fn new(ctx: PageCtx, status: StatusCode, code: &'static str, message: String) -> ErrorPage {
-        ErrorPage { ctx, status: status.as_u16(), code, message }
+        ErrorPage {
+            ctx,
+            status: status.as_u16(),
+            code,
+            message,
+        }
     }
 
     pub fn fragment(&self) -> ErrorFragment<'_> {
-        ErrorFragment { ctx: &self.ctx, status: self.status, code: self.code, message: &self.message }
+        ErrorFragment {
+            ctx: &self.ctx,
+            status: self.status,
+            code: self.code,
+            message: &self.message,
+        }
     }
 }
 

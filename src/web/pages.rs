@@ -30,15 +30,34 @@ pub struct DashboardPage {
 }
 
 /// `GET /`.
-pub async fn show_dashboard(State(app): State<AppState>, Authenticated(id): Authenticated, ctx: PageCtx) -> AppResult<Response> {
+pub async fn show_dashboard(
+    State(app): State<AppState>,
+    Authenticated(id): Authenticated,
+    ctx: PageCtx,
+) -> AppResult<Response> {
     let (audit_entries, audit_head) = audit::head(&app.store).await?;
-    let mine = Filter { actor: Some(id.user.name.clone()), limit: 8, ..Default::default() };
+    let mine = Filter {
+        actor: Some(id.user.name.clone()),
+        limit: 8,
+        ..Default::default()
+    };
     let recent = audit::list(&app.store, &mine)
         .await?
         .into_iter()
-        .map(|e| RecentEntry { seq: e.seq, at: Moment::from_ms(e.at), action: e.action, subject: e.subject })
+        .map(|e| RecentEntry {
+            seq: e.seq,
+            at: Moment::from_ms(e.at),
+            action: e.action,
+            subject: e.subject,
+        })
         .collect();
-    Ok(render(&DashboardPage { ctx, audit_entries, audit_head, recent, config_source: app.config_source.to_string() }))
+    Ok(render(&DashboardPage {
+        ctx,
+        audit_entries,
+        audit_head,
+        recent,
+        config_source: app.config_source.to_string(),
+    }))
 }
 
 #[derive(Template)]
@@ -51,8 +70,18 @@ pub struct PlaceholderPage {
     pub subject: Option<String>,
 }
 
-fn placeholder(ctx: PageCtx, title_key: &'static str, lead_key: &'static str, subject: Option<String>) -> Response {
-    render(&PlaceholderPage { ctx, title_key, lead_key, subject })
+fn placeholder(
+    ctx: PageCtx,
+    title_key: &'static str,
+    lead_key: &'static str,
+    subject: Option<String>,
+) -> Response {
+    render(&PlaceholderPage {
+        ctx,
+        title_key,
+        lead_key,
+        subject,
+    })
 }
 
 /// Declares a handler for a page that is not built yet.
@@ -66,22 +95,51 @@ macro_rules! placeholder_page {
 }
 
 placeholder_page!(show_health, "page.health.title", "page.health.pending");
-placeholder_page!(list_incidents, "page.incidents.title", "page.incidents.pending");
+placeholder_page!(
+    list_incidents,
+    "page.incidents.title",
+    "page.incidents.pending"
+);
 placeholder_page!(list_runbooks, "page.triage.title", "page.triage.pending");
 placeholder_page!(show_mutex, "page.mutex.title", "page.mutex.pending");
 placeholder_page!(show_plans, "page.plans.title", "page.plans.pending");
 placeholder_page!(list_changes, "page.changes.title", "page.changes.pending");
 placeholder_page!(show_fed, "page.fed.title", "page.fed.pending");
-placeholder_page!(list_fed_clusters, "page.fed_clusters.title", "page.fed_clusters.pending");
-placeholder_page!(list_hub_migrations, "page.hub_migrations.title", "page.hub_migrations.pending");
-placeholder_page!(show_build_config, "page.aks_build_config.title", "page.aks_build_config.pending");
-placeholder_page!(list_error_codes, "page.kb_error_codes.title", "page.kb_error_codes.pending");
+placeholder_page!(
+    list_fed_clusters,
+    "page.fed_clusters.title",
+    "page.fed_clusters.pending"
+);
+placeholder_page!(
+    list_hub_migrations,
+    "page.hub_migrations.title",
+    "page.hub_migrations.pending"
+);
+placeholder_page!(
+    show_build_config,
+    "page.aks_build_config.title",
+    "page.aks_build_config.pending"
+);
+placeholder_page!(
+    list_error_codes,
+    "page.kb_error_codes.title",
+    "page.kb_error_codes.pending"
+);
 placeholder_page!(list_logs, "page.kb_logs.title", "page.kb_logs.pending");
-placeholder_page!(show_glossary, "page.kb_glossary.title", "page.kb_glossary.pending");
+placeholder_page!(
+    show_glossary,
+    "page.kb_glossary.title",
+    "page.kb_glossary.pending"
+);
 
 /// `GET /triage/{runbook}`: runbook ids follow the PINNED scheme; content is not written yet.
 pub async fn show_runbook(_: Authenticated, ctx: PageCtx, Path(runbook): Path<String>) -> Response {
-    placeholder(ctx, "page.runbook.title", "page.runbook.pending", Some(runbook))
+    placeholder(
+        ctx,
+        "page.runbook.title",
+        "page.runbook.pending",
+        Some(runbook),
+    )
 }
 
 /// `GET /changes/{id}`.
@@ -90,6 +148,15 @@ pub async fn show_change(_: Authenticated, ctx: PageCtx, Path(id): Path<String>)
 }
 
 /// `GET /fed/namespaces/{ns}`.
-pub async fn show_fed_namespace(_: Authenticated, ctx: PageCtx, Path(ns): Path<String>) -> Response {
-    placeholder(ctx, "page.fed_namespace.title", "page.fed.pending", Some(ns))
+pub async fn show_fed_namespace(
+    _: Authenticated,
+    ctx: PageCtx,
+    Path(ns): Path<String>,
+) -> Response {
+    placeholder(
+        ctx,
+        "page.fed_namespace.title",
+        "page.fed.pending",
+        Some(ns),
+    )
 }

@@ -1,11 +1,11 @@
 //! The one route table. Every route is listed here with its method, so the authorization test
 //! can walk every route × every role from [`routes`].
 
+use axum::Router;
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::from_fn_with_state;
 use axum::routing::MethodRouter;
-use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::AppError;
@@ -21,11 +21,19 @@ pub struct Route {
 }
 
 fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Route {
-    Route { method: Method::GET, path, handler: axum::routing::get(h) }
+    Route {
+        method: Method::GET,
+        path,
+        handler: axum::routing::get(h),
+    }
 }
 
 fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Route {
-    Route { method: Method::POST, path, handler: axum::routing::post(h) }
+    Route {
+        method: Method::POST,
+        path,
+        handler: axum::routing::post(h),
+    }
 }
 
 /// Every route of the console.
@@ -70,7 +78,10 @@ pub fn routes() -> Vec<Route> {
 
 /// Headers on every response (DESIGN §5).
 const SECURITY_HEADERS: &[(&str, &str)] = &[
-    ("content-security-policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"),
+    (
+        "content-security-policy",
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+    ),
     ("x-frame-options", "DENY"),
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "same-origin"),

@@ -13,11 +13,11 @@ use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
+use lhc_ops::AppState;
 use lhc_ops::auth::{Org, Role, service};
 use lhc_ops::config::{Config, ConfigSource, Dsn};
 use lhc_ops::demo::mariadb::MariaDb;
 use lhc_ops::store::Store;
-use lhc_ops::AppState;
 use tower::ServiceExt;
 
 /// The password every harness user gets.
@@ -35,7 +35,10 @@ pub fn mariadb() -> &'static MariaDb {
     static SERVER: OnceLock<MariaDb> = OnceLock::new();
     SERVER.get_or_init(|| {
         std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(MariaDb::find_or_start())
         })
         .join()
@@ -56,14 +59,25 @@ impl TestStore {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
-                let url = Dsn(format!("sqlite://{}", dir.path().join("store/lhc-ops.db").display()));
+                let url = Dsn(format!(
+                    "sqlite://{}",
+                    dir.path().join("store/lhc-ops.db").display()
+                ));
                 let store = Store::open_migrated(&url).await.unwrap();
-                TestStore { store, url, _dir: Some(dir) }
+                TestStore {
+                    store,
+                    url,
+                    _dir: Some(dir),
+                }
             }
             Backend::MariaDb => {
                 let url = Dsn(mariadb().create_database("lhcops_test").await.unwrap());
                 let store = Store::open_migrated(&url).await.unwrap();
-                TestStore { store, url, _dir: None }
+                TestStore {
+                    store,
+                    url,
+                    _dir: None,
+                }
             }
         }
     }
@@ -92,7 +106,8 @@ impl TestApp {
         let db = TestStore::new(backend).await;
         config.store.url = db.url.clone();
         let state = AppState::new(config, ConfigSource::Defaults, db.store.clone());
-        let router = lhc_ops::app(state.clone()).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        let router = lhc_ops::app(state.clone())
+            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
         TestApp { state, router, db }
     }
 
@@ -102,7 +117,9 @@ impl TestApp {
 
     /// Creates a user with [`PASSWORD`].
     pub async fn user(&self, name: &str, role: Role, org: Org) {
-        service::add_user(self.store(), "test", name, role, org, false, PASSWORD).await.unwrap();
+        service::add_user(self.store(), "test", name, role, org, false, PASSWORD)
+            .await
+            .unwrap();
     }
 
     pub async fn send(&self, req: Request<Body>) -> Response<Body> {
@@ -118,9 +135,17 @@ impl TestApp {
     }
 
     /// POSTs a form; `fields` are url-encoded.
-    pub async fn post_form(&self, path: &str, session: Option<&Session>, fields: &[(&str, &str)]) -> Response<Body> {
-        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-        let mut b = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    pub async fn post_form(
+        &self,
+        path: &str,
+        session: Option<&Session>,
+        fields: &[(&str, &str)],
+    ) -> Response<Body> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut b =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         if let Some(s) = session {
             b = b.header(header::COOKIE, &s.cookie);
         }
@@ -129,17 +154,40 @@ impl TestApp {
 
     /// Logs in through `POST /login` and reads the CSRF token from the dashboard.
     pub async fn login(&self, name: &str) -> Session {
-        self.try_login(name, PASSWORD).await.unwrap_or_else(|r| panic!("login of {name} failed: {r}"))
+        self.try_login(name, PASSWORD)
+            .await
+            .unwrap_or_else(|r| panic!("login of {name} failed: {r}"))
     }
 
     pub async fn try_login(&self, name: &str, password: &str) -> Result<Session, StatusCode> {
-        let resp = self.post_form("/login", None, &[("username", name), ("password", password)]).await;
+        let resp = self
+            .post_form(
+                "/login",
+                None,
+                &[("username", name), ("password", password)],
+            )
+            .await;
         if resp.status() != StatusCode::SEE_OTHER {
             return Err(resp.status());
         }
-        let set_cookie = resp.headers().get(header::SET_COOKIE).expect("login sets a cookie").to_str().unwrap();
+        let set_cookie = resp
+            .headers()
+            .get(header::SET_COOKIE)
+            .expect("login sets a cookie")
+            .to_str()
+            .unwrap();
         let cookie = set_cookie.split(';').next().unwrap().to_string();
-        let page = body_text(self.get("/", Some(&Session { cookie: cookie.clone(), csrf: String::new() })).await).await;
+        let page = body_text(
+            self.get(
+                "/",
+                Some(&Session {
+                    cookie: cookie.clone(),
+                    csrf: String::new(),
+                }),
+            )
+            .await,
+        )
+        .await;
         let csrf = extract_csrf(&page).expect("pages carry the CSRF token");
         Ok(Session { cookie, csrf })
     }
@@ -154,7 +202,12 @@ pub fn extract_csrf(html: &str) -> Option<String> {
 }
 
 pub async fn body_bytes(resp: Response<Body>) -> Vec<u8> {
-    resp.into_body().collect().await.unwrap().to_bytes().to_vec()
+    resp.into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec()
 }
 
 pub async fn body_text(resp: Response<Body>) -> String {
@@ -163,7 +216,8 @@ pub async fn body_text(resp: Response<Body>) -> String {
 
 pub async fn body_json(resp: Response<Body>) -> serde_json::Value {
     let bytes = body_bytes(resp).await;
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
 }
 
 /// Serves the app on a real loopback listener; returns its base URL.
@@ -179,5 +233,9 @@ pub async fn serve(state: AppState) -> String {
 
 /// Runs a statement on the test store directly, as a SQL client would.
 pub async fn sql(store: &Store, statement: &str) -> u64 {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_string())).execute(store.pool()).await.unwrap().rows_affected()
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_string()))
+        .execute(store.pool())
+        .await
+        .unwrap()
+        .rows_affected()
 }

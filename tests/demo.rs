@@ -1,0 +1,122 @@
+//! `lhc-ops demo` as a new user meets it: it prints the URL and a login for every role, each
+//! login works, and the temporary store is gone after Ctrl-C / SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lhc-ops");
+
+#[tokio::test]
+async fn demo_serves_login_and_every_seeded_user_can_log_in() {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !lines.iter().any(|l: &String| l.starts_with("Press Ctrl-C")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("demo did not start; printed: {lines:#?}"));
+        lines.push(line);
+    }
+    let url = lines[0]
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let store_dir = lines[1]
+        .strip_prefix("temporary store: ")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(std::path::Path::new(&store_dir).exists());
+
+    let logins: Vec<(String, String, String)> = lines
+        .iter()
+        .skip_while(|l| !l.starts_with("user "))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].to_string(), f[1].to_string(), f[3].to_string())
+        })
+        .collect();
+    let roles: std::collections::BTreeSet<&str> =
+        logins.iter().map(|(_, r, _)| r.as_str()).collect();
+    assert_eq!(
+        roles.into_iter().collect::<Vec<_>>(),
+        ["admin", "approver", "operator", "viewer"]
+    );
+
+    let login_page = reqwest::get(format!("{url}/login")).await.unwrap();
+    assert_eq!(login_page.status(), 200);
+    assert!(login_page.text().await.unwrap().contains("登录"));
+    for (name, role, password) in &logins {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let resp = client
+            .post(format!("{url}/login"))
+            .form(&[("username", name), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{name} lands on the dashboard");
+        let me: serde_json::Value = client
+            .get(format!("{url}/api/v1/me"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (me["name"].as_str(), me["role"].as_str()),
+            (Some(name.as_str()), Some(role.as_str()))
+        );
+    }
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "demo exits cleanly on SIGTERM: {status}");
+    assert!(
+        !std::path::Path::new(&store_dir).exists(),
+        "the temporary store is removed"
+    );
+}
+
+#[test]
+fn demo_refuses_non_loopback_addresses() {
+    let out = Command::new(BIN)
+        .args(["demo", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
