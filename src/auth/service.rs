@@ -190,10 +190,7 @@ pub async fn resolve_session(
     let user = users::by_id(store.pool(), s.user_id).await?;
     let live = now < s.expires_at && now - s.last_seen_at < policy.idle_ms;
     let (Some(user), true) = (user.filter(|u| u.password_changed_at <= s.created_at), live) else {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-            .bind(&id_hash)
-            .execute(store.pool())
-            .await?;
+        sessions::delete(store.pool(), &id_hash).await?;
         return Ok(None);
     };
     if now - s.last_seen_at >= TOUCH_EVERY_MS {
@@ -223,7 +220,7 @@ pub async fn resolve_token(store: &Store, token: &str) -> Result<Option<User>, s
 /// Ends a session, audited as `auth.logout`.
 pub async fn logout(store: &Store, session: &ActiveSession) -> Result<(), sqlx::Error> {
     let mut tx = store.begin().await?;
-    sessions::delete(&mut tx, &session.id_hash).await?;
+    sessions::delete(&mut *tx, &session.id_hash).await?;
     audit::append(
         &mut tx,
         Event {

@@ -396,6 +396,15 @@ fn spawn_server(
         cmd.arg("--user=root");
     }
     cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+    // The server must not outlive us, even when we are killed before `Drop` runs. The signal
+    // follows the spawning thread, so callers keep that thread alive while the server runs.
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     cmd.spawn()
         .map_err(|e| format!("cannot run {}: {e} — {INSTALL_HINT}", server_bin.display()))
 }

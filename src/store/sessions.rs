@@ -66,10 +66,10 @@ pub async fn touch<'c, E: Executor<'c, Database = Any>>(
     Ok(())
 }
 
-pub async fn delete(conn: &mut AnyConnection, id_hash: &str) -> sqlx::Result<u64> {
+pub async fn delete<'c, E: Executor<'c, Database = Any>>(e: E, id_hash: &str) -> sqlx::Result<u64> {
     Ok(sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
         .bind(id_hash)
-        .execute(conn)
+        .execute(e)
         .await?
         .rows_affected())
 }

@@ -34,16 +34,22 @@ pub enum Backend {
 pub fn mariadb() -> &'static MariaDb {
     static SERVER: OnceLock<MariaDb> = OnceLock::new();
     SERVER.get_or_init(|| {
-        std::thread::spawn(|| {
+        // A throw-away mariadbd dies with the thread that started it, so that thread stays
+        // parked for the life of the test process.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
-            rt.block_on(MariaDb::find_or_start())
-        })
-        .join()
-        .unwrap()
-        .unwrap_or_else(|e| panic!("the MariaDB tests need a server: {e}"))
+            tx.send(rt.block_on(MariaDb::find_or_start())).unwrap();
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("the MariaDB tests need a server: {e}"))
     })
 }
 
@@ -238,4 +244,25 @@ pub async fn sql(store: &Store, statement: &str) -> u64 {
         .await
         .unwrap()
         .rows_affected()
+}
+
+impl Drop for TestStore {
+    /// Drops the test's MariaDB database (SQLite files go with their temp dir).
+    fn drop(&mut self) {
+        if !self.url.expose().starts_with("mysql://") {
+            return;
+        }
+        let url = self.url.expose().to_string();
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(mariadb().drop_database(&url))
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("warning: could not drop the test database: {e}");
+        }
+    }
 }
