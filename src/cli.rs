@@ -262,24 +262,27 @@ async fn audit_command(store: &Store, cmd: AuditCommand) -> anyhow::Result<i32> 
             if let ExportFormat::Csv = format {
                 writeln!(out, "seq,at,actor,action,subject,details,prev_hash,hash")?;
             }
-            audit::for_each(store, |e| match format {
-                ExportFormat::Jsonl => writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string(e).expect("entries serialise")
-                ),
-                ExportFormat::Csv => writeln!(
-                    out,
-                    "{},{},{},{},{},{},{},{}",
-                    e.seq,
-                    crate::store::format_ms(e.at),
-                    csv_field(&e.actor),
-                    csv_field(&e.action),
-                    csv_field(&e.subject),
-                    csv_field(&e.details.to_string()),
-                    e.prev_hash,
-                    e.hash
-                ),
+            audit::for_each(store, |e| {
+                match format {
+                    ExportFormat::Jsonl => writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(e).expect("entries serialise")
+                    ),
+                    ExportFormat::Csv => writeln!(
+                        out,
+                        "{},{},{},{},{},{},{},{}",
+                        e.seq,
+                        crate::store::format_ms(e.at),
+                        csv_field(&e.actor),
+                        csv_field(&e.action),
+                        csv_field(&e.subject),
+                        csv_field(&e.details.to_string()),
+                        e.prev_hash,
+                        e.hash
+                    ),
+                }
+                .map(|()| true)
             })
             .await?;
             out.flush()?;

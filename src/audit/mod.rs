@@ -183,52 +183,35 @@ pub async fn head(store: &Store) -> sqlx::Result<(i64, String)> {
     Ok((r.try_get("seq")?, r.try_get("hash")?))
 }
 
-/// Recomputes the whole chain, in pages, in seq order.
-pub async fn verify(store: &Store) -> sqlx::Result<Verdict> {
+/// Recomputes the whole chain in seq order.
+pub async fn verify(store: &Store) -> anyhow::Result<Verdict> {
     let (head_seq, head_hash) = head(store).await?;
     let mut v = chain::Verifier::default();
-    let mut after = 0;
-    loop {
-        let page = list(
-            store,
-            &Filter {
-                after_seq: Some(after),
-                limit: 1000,
-                ..Default::default()
-            },
-        )
-        .await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        if !page.iter().all(|e| v.push(e)) {
-            break;
-        }
-    }
+    for_each(store, |e| Ok(v.push(e))).await?;
     Ok(v.finish(head_seq, &head_hash))
 }
 
-/// Calls `each` for every entry in seq order (for export).
+/// Calls `each` for every entry in seq order, a page at a time, until it returns `false`.
 pub async fn for_each(
     store: &Store,
-    mut each: impl FnMut(&Entry) -> std::io::Result<()>,
+    mut each: impl FnMut(&Entry) -> std::io::Result<bool>,
 ) -> anyhow::Result<()> {
     let mut after = 0;
     loop {
-        let page = list(
-            store,
-            &Filter {
-                after_seq: Some(after),
-                limit: 1000,
-                ..Default::default()
-            },
-        )
-        .await?;
+        let filter = Filter {
+            after_seq: Some(after),
+            limit: 1000,
+            ..Default::default()
+        };
+        let page = list(store, &filter).await?;
         let Some(last) = page.last() else {
             return Ok(());
         };
         after = last.seq;
         for e in &page {
-            each(e)?;
+            if !each(e)? {
+                return Ok(());
+            }
         }
     }
 }
