@@ -317,7 +317,11 @@ pub async fn serve(loaded: Loaded) -> anyhow::Result<()> {
         .parse()
         .context("server.listen")?;
     let store = Store::open_migrated(&loaded.config.store.url).await?;
-    let state = AppState::new(loaded.config, loaded.source, store);
+    let state = AppState::new(loaded.config, loaded.source, store)?;
+    let in_doubt = crate::changes::engine::recover_in_doubt(&state.store).await?;
+    if !in_doubt.is_empty() {
+        tracing::warn!(changes = ?in_doubt, "changes left executing by the last run are now in_doubt; reconcile them");
+    }
     record_config_loaded(&state).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -348,11 +352,14 @@ pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> any
     let housekeeping = {
         let state = state.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 if let Err(e) = service::housekeeping(&state.store, state.session_policy()).await {
                     tracing::warn!(error.message = %e, "housekeeping failed; will retry");
+                }
+                if let Err(e) = crate::changes::engine::expire_due(&state).await {
+                    tracing::warn!(error.message = %e, "expiring change requests failed; will retry");
                 }
             }
         })

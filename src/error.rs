@@ -26,6 +26,9 @@ pub enum AppError {
     TooManyRequests { message: String, retry_after_s: i64 },
     #[error("{0}")]
     Unavailable(String),
+    /// An external database or cluster the action needs is not configured.
+    #[error("target `{0}` is not configured")]
+    TargetNotConfigured(&'static str),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -59,7 +62,7 @@ impl AppError {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::TargetNotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +78,7 @@ impl AppError {
             AppError::NotFound => "not_found",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
+            AppError::TargetNotConfigured(_) => "target_not_configured",
             AppError::Internal(_) => "internal",
         }
     }
@@ -87,6 +91,10 @@ impl AppError {
             | AppError::Conflict { message, .. }
             | AppError::TooManyRequests { message, .. } => Some(message.clone()),
             AppError::Unavailable(m) => Some(m.clone()),
+            AppError::TargetNotConfigured(t) => Some(format!(
+                "target `{t}` is not configured: set [targets.{t}] url = \"mysql://user:password@host:3306/database\" in the configuration (or LHC_OPS_TARGETS__{}__URL)",
+                t.to_ascii_uppercase()
+            )),
             _ => None,
         }
     }

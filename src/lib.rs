@@ -8,8 +8,10 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod ops;
 pub mod state;
 pub mod store;
+pub mod targets;
 pub mod telemetry;
 pub mod web;
 

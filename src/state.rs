@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::auth::service::SessionPolicy;
+use crate::changes::operation::Registry;
+use crate::targets::Targets;
 use crate::config::{Config, ConfigSource};
 use crate::store::Store;
 use crate::web::metrics::Metrics;
@@ -22,6 +24,10 @@ pub struct App {
     pub metrics: Metrics,
     /// When the process started serving, for uptime in `/metrics`.
     pub started: Instant,
+    /// The operations of the catalogue that are built, by id.
+    pub operations: Registry,
+    /// Connections to the external databases the operations change.
+    pub targets: Targets,
 }
 
 /// Shared handle to [`App`].
@@ -36,14 +42,19 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, config_source: ConfigSource, store: Store) -> AppState {
-        AppState(Arc::new(App {
+    /// Builds the state; target pools connect lazily, so a target that is down does not stop
+    /// the console from starting.
+    pub fn new(config: Config, config_source: ConfigSource, store: Store) -> anyhow::Result<AppState> {
+        let targets = Targets::from_config(&config.targets)?;
+        Ok(AppState(Arc::new(App {
             config,
             config_source,
             store,
             metrics: Metrics::default(),
             started: Instant::now(),
-        }))
+            operations: Registry::standard(),
+            targets,
+        })))
     }
 
     pub fn session_policy(&self) -> SessionPolicy {

@@ -1,4 +1,9 @@
-//! The change-request engine. So far: the policy table (operation ids → danger levels → the
-//! approvals they need). Submission, approval and execution build on it.
+//! The change-request engine: the policy table (operation ids → danger levels → required
+//! approvals), the state machine, the operation trait, the engine, and the JSON API.
 
+pub mod engine;
+pub mod pages;
+pub mod model;
+pub mod operation;
 pub mod policy;
+pub mod routes;

@@ -4,6 +4,9 @@
 
 pub mod mariadb;
 
+/// The sandbox's lhcconsole schema (also used by the tests).
+pub const LHCCONSOLE_SCHEMA: &str = include_str!("lhcconsole.sql");
+
 use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
@@ -83,7 +86,7 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
         format!("cannot listen on {listen} (in use? choose another with `lhc-ops demo --listen 127.0.0.1:PORT`)")
     })?;
     let url = format!("http://{}/", listener.local_addr()?);
-    let state = AppState::new(config, ConfigSource::Defaults, store);
+    let state = AppState::new(config, ConfigSource::Defaults, store)?;
     crate::cli::record_config_loaded(&state).await?;
 
     println!("LHC 运维控制台 demo — {url}");

@@ -5,6 +5,7 @@
 //! Write transactions start with [`Store::begin`], which takes SQLite's write lock up front
 //! (`BEGIN IMMEDIATE`) so that concurrent writers wait instead of failing on lock upgrade.
 
+pub mod changes;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;

@@ -38,3 +38,14 @@ impl From<JsonRejection> for AppError {
         AppError::bad_request("bad_json", r.body_text())
     }
 }
+
+/// Path parameters.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct Path<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for AppError {
+    fn from(r: axum::extract::rejection::PathRejection) -> Self {
+        AppError::bad_request("bad_path", r.body_text())
+    }
+}

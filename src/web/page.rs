@@ -159,6 +159,37 @@ impl PageCtx {
         })
     }
 
+    /// The label of a change state (`pending`, `in_doubt`, …).
+    pub fn state_label<'a>(&'a self, state: &'a str) -> &'a str {
+        self.catalog.t(match state {
+            "pending" => "state.pending",
+            "approved" => "state.approved",
+            "rejected" => "state.rejected",
+            "withdrawn" => "state.withdrawn",
+            "expired" => "state.expired",
+            "executing" => "state.executing",
+            "executed" => "state.executed",
+            "failed" => "state.failed",
+            "in_doubt" => "state.in_doubt",
+            other => other,
+        })
+    }
+
+    /// The label of a break-glass review state.
+    pub fn review_label(&self, review: &Option<crate::changes::model::Review>) -> &str {
+        use crate::changes::model::Review;
+        self.catalog.t(match review {
+            Some(Review::Approved) => "review.approved",
+            Some(Review::Rejected) => "review.rejected",
+            _ => "review.pending",
+        })
+    }
+
+    /// The label of an approval decision (`approve` / `reject`).
+    pub fn decision_label(&self, decision: &str) -> &str {
+        self.catalog.t(if decision == "reject" { "decision.reject" } else { "decision.approve" })
+    }
+
     pub fn org_label(&self, org: &crate::auth::Org) -> &str {
         self.catalog.t(match org {
             crate::auth::Org::Site => "org.site",

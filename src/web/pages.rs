@@ -101,9 +101,6 @@ placeholder_page!(
     "page.incidents.pending"
 );
 placeholder_page!(list_runbooks, "page.triage.title", "page.triage.pending");
-placeholder_page!(show_mutex, "page.mutex.title", "page.mutex.pending");
-placeholder_page!(show_plans, "page.plans.title", "page.plans.pending");
-placeholder_page!(list_changes, "page.changes.title", "page.changes.pending");
 placeholder_page!(show_fed, "page.fed.title", "page.fed.pending");
 placeholder_page!(
     list_fed_clusters,
@@ -140,11 +137,6 @@ pub async fn show_runbook(_: Authenticated, ctx: PageCtx, Path(runbook): Path<St
         "page.runbook.pending",
         Some(runbook),
     )
-}
-
-/// `GET /changes/{id}`.
-pub async fn show_change(_: Authenticated, ctx: PageCtx, Path(id): Path<String>) -> Response {
-    placeholder(ctx, "page.change.title", "page.changes.pending", Some(id))
 }
 
 /// `GET /fed/namespaces/{ns}`.

@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{assets, context, metrics, ops, pages};
-use crate::{audit, auth};
+use crate::{audit, auth, changes};
 
 /// One entry of the route table.
 pub struct Route {
@@ -56,10 +56,17 @@ pub fn routes() -> Vec<Route> {
         get("/incidents", pages::list_incidents),
         get("/triage", pages::list_runbooks),
         get("/triage/{runbook}", pages::show_runbook),
-        get("/mutex", pages::show_mutex),
-        get("/plans", pages::show_plans),
-        get("/changes", pages::list_changes),
-        get("/changes/{id}", pages::show_change),
+        get("/mutex", changes::pages::show_mutex),
+        get("/plans", changes::pages::show_plans),
+        get("/changes", changes::pages::list_changes),
+        post("/changes", changes::pages::request_change),
+        post("/changes/emergency", changes::pages::request_emergency),
+        get("/changes/{id}", changes::pages::show_change),
+        post("/changes/{id}/decide", changes::pages::decide_change_form),
+        post("/changes/{id}/execute", changes::pages::execute_change_form),
+        post("/changes/{id}/withdraw", changes::pages::withdraw_change_form),
+        post("/changes/{id}/reconcile", changes::pages::reconcile_change_form),
+        get("/changes/{id}/undo.sql", changes::pages::download_undo),
         get("/audit", audit::routes::show_audit),
         get("/fed", pages::show_fed),
         get("/fed/clusters", pages::list_fed_clusters),
@@ -73,6 +80,14 @@ pub fn routes() -> Vec<Route> {
         get("/api/v1/me", auth::routes::show_me),
         get("/api/v1/audit", audit::routes::list_audit),
         get("/api/v1/audit/verify", audit::routes::verify_audit),
+        get("/api/v1/changes", changes::routes::list_changes_json),
+        post("/api/v1/changes", changes::routes::submit_change),
+        post("/api/v1/changes/emergency", changes::routes::submit_emergency),
+        get("/api/v1/changes/{id}", changes::routes::show_change_json),
+        post("/api/v1/changes/{id}/approvals", changes::routes::decide_change),
+        post("/api/v1/changes/{id}/execute", changes::routes::execute_change),
+        post("/api/v1/changes/{id}/withdraw", changes::routes::withdraw_change),
+        post("/api/v1/changes/{id}/reconcile", changes::routes::reconcile_change),
     ]
 }
 

@@ -111,7 +111,7 @@ impl TestApp {
     pub async fn with_config(backend: Backend, mut config: Config) -> TestApp {
         let db = TestStore::new(backend).await;
         config.store.url = db.url.clone();
-        let state = AppState::new(config, ConfigSource::Defaults, db.store.clone());
+        let state = AppState::new(config, ConfigSource::Defaults, db.store.clone()).unwrap();
         let router = lhc_ops::app(state.clone())
             .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
         TestApp { state, router, db }
