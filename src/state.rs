@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use crate::auth::service::SessionPolicy;
 use crate::changes::operation::Registry;
-use crate::targets::Targets;
 use crate::config::{Config, ConfigSource};
 use crate::store::Store;
+use crate::targets::Targets;
 use crate::web::metrics::Metrics;
 
 /// The application: configuration, the own store, and process-wide counters.
@@ -44,7 +44,11 @@ impl Deref for AppState {
 impl AppState {
     /// Builds the state; target pools connect lazily, so a target that is down does not stop
     /// the console from starting.
-    pub fn new(config: Config, config_source: ConfigSource, store: Store) -> anyhow::Result<AppState> {
+    pub fn new(
+        config: Config,
+        config_source: ConfigSource,
+        store: Store,
+    ) -> anyhow::Result<AppState> {
         let targets = Targets::from_config(&config.targets)?;
         Ok(AppState(Arc::new(App {
             config,

@@ -28,7 +28,9 @@ fn access_of(method: &Method, path: &str) -> Access {
         ("POST", "/logout") => Access::AnyUser,
         // Change requests: any user reaches the engine, which decides by role, org and
         // requester (tested in tests/changes.rs).
-        ("POST", p) if p.starts_with("/api/v1/changes") || p.starts_with("/changes") => Access::AnyUser,
+        ("POST", p) if p.starts_with("/api/v1/changes") || p.starts_with("/changes") => {
+            Access::AnyUser
+        }
         ("GET", p) if p == "/" || p.starts_with('/') => Access::AnyUser,
         other => panic!("route {other:?} has no expected access in this test: add it"),
     }
@@ -72,7 +74,9 @@ async fn request(
 /// What an authorised user gets from a route called without a body: change routes name
 /// change #1, which does not exist, and POSTs without their fields are bad requests.
 fn user_status(method: &Method, pattern: &str) -> StatusCode {
-    let takes_fields = pattern.ends_with("/approvals") || pattern.ends_with("/decide") || !pattern.contains("{id}");
+    let takes_fields = pattern.ends_with("/approvals")
+        || pattern.ends_with("/decide")
+        || !pattern.contains("{id}");
     match (method.as_str(), pattern.contains("{id}")) {
         ("POST", _) if takes_fields => StatusCode::BAD_REQUEST,
         (_, true) => StatusCode::NOT_FOUND,

@@ -27,7 +27,10 @@ fn operation(app: &App, id: &str) -> AppResult<(std::sync::Arc<dyn Operation>, L
         let known: Vec<&str> = app.operations.ids().collect();
         AppError::bad_request(
             "unknown_operation",
-            format!("operation `{id}` is not available; available: {}", known.join(", ")),
+            format!(
+                "operation `{id}` is not available; available: {}",
+                known.join(", ")
+            ),
         )
     })?;
     let level = app.config.level_of(id).unwrap_or(Level::G3);
@@ -40,7 +43,10 @@ fn check_text(field: &'static str, code: &'static str, text: &str) -> AppResult<
         return Err(AppError::bad_request(code, format!("{field} is required")));
     }
     if t.chars().count() > MAX_TEXT {
-        return Err(AppError::bad_request(code, format!("{field} is longer than {MAX_TEXT} characters")));
+        return Err(AppError::bad_request(
+            code,
+            format!("{field} is longer than {MAX_TEXT} characters"),
+        ));
     }
     Ok(t.to_string())
 }
@@ -50,7 +56,10 @@ fn op_error(e: OpError) -> AppError {
     match e {
         OpError::NotConfigured(target) => AppError::TargetNotConfigured(target),
         OpError::BadParams(m) => AppError::bad_request("bad_params", m),
-        OpError::NothingToChange(m) => AppError::Conflict { code: "nothing_to_change", message: m },
+        OpError::NothingToChange(m) => AppError::Conflict {
+            code: "nothing_to_change",
+            message: m,
+        },
         OpError::PreviewChanged(_) => AppError::Conflict {
             code: "preview_changed",
             message: "the rows changed since the preview; nothing was changed".into(),
@@ -67,7 +76,10 @@ async fn load(store: &Store, id: i64) -> AppResult<ChangeRow> {
 /// Reads a change, expiring it first if its time ran out.
 pub async fn get(app: &App, id: i64) -> AppResult<ChangeRow> {
     let change = load(&app.store, id).await?;
-    if matches!(change.state, State::Pending | State::Approved) && !change.emergency && change.expires_at <= now_ms() {
+    if matches!(change.state, State::Pending | State::Approved)
+        && !change.emergency
+        && change.expires_at <= now_ms()
+    {
         expire(app, &change).await?;
         return load(&app.store, id).await;
     }
@@ -76,7 +88,16 @@ pub async fn get(app: &App, id: i64) -> AppResult<ChangeRow> {
 
 async fn expire(app: &App, change: &ChangeRow) -> AppResult<()> {
     let mut tx = app.store.begin().await?;
-    if repo::transition(&mut tx, change.id, change.state, State::Expired, "approval window passed", now_ms()).await? {
+    if repo::transition(
+        &mut tx,
+        change.id,
+        change.state,
+        State::Expired,
+        "approval window passed",
+        now_ms(),
+    )
+    .await?
+    {
         let subject = change.id.to_string();
         audit::append(
             &mut tx,
@@ -103,13 +124,24 @@ pub async fn expire_due(app: &App) -> AppResult<usize> {
 }
 
 /// `POST /api/v1/changes`: previews and stores the change as `pending`.
-pub async fn submit(app: &App, user: &User, operation_id: &str, params: &Value, reason: &str) -> AppResult<ChangeRow> {
+pub async fn submit(
+    app: &App,
+    user: &User,
+    operation_id: &str,
+    params: &Value,
+    reason: &str,
+) -> AppResult<ChangeRow> {
     if !user.role.may_operate() {
-        return Err(AppError::forbidden("wrong_role", format!("role `{}` may not request changes", user.role)));
+        return Err(AppError::forbidden(
+            "wrong_role",
+            format!("role `{}` may not request changes", user.role),
+        ));
     }
     let (op, level) = operation(app, operation_id)?;
     let reason = check_text("reason", "reason_required", reason)?;
-    let params = op.validate(params).map_err(|m| AppError::bad_request("bad_params", m))?;
+    let params = op
+        .validate(params)
+        .map_err(|m| AppError::bad_request("bad_params", m))?;
     let preview = op.preview(&app.targets, &params).await.map_err(op_error)?;
     let now = now_ms();
     let new = NewChange {
@@ -148,31 +180,51 @@ pub async fn submit(app: &App, user: &User, operation_id: &str, params: &Value, 
 
 /// `POST /api/v1/changes/{id}/approvals`: an approval, a rejection, or (for break-glass changes)
 /// the retroactive review.
-pub async fn decide(app: &App, user: &User, id: i64, decision: Decision, comment: &str) -> AppResult<ChangeRow> {
+pub async fn decide(
+    app: &App,
+    user: &User,
+    id: i64,
+    decision: Decision,
+    comment: &str,
+) -> AppResult<ChangeRow> {
     let change = get(app, id).await?;
-    let review = change.emergency.then_some(change.review.unwrap_or(Review::Pending));
-    model::may_decide(user, &change.requester, change.state, change.level, review, &change.approvals).map_err(
-        |r| match r {
-            DecideRefusal::WrongRole(m) => AppError::forbidden("wrong_role", m),
-            DecideRefusal::SelfApproval => {
-                AppError::forbidden("self_approval", "nobody approves their own change request")
-            }
-            DecideRefusal::AlreadyDecided => AppError::Conflict {
-                code: "already_decided",
-                message: "you have already decided on this change; one decision per person".into(),
-            },
-            DecideRefusal::NotPending(s) => AppError::Conflict {
-                code: "not_pending",
-                message: format!("the change is {s}; only pending changes take decisions"),
-            },
+    let review = change
+        .emergency
+        .then_some(change.review.unwrap_or(Review::Pending));
+    model::may_decide(
+        user,
+        &change.requester,
+        change.state,
+        change.level,
+        review,
+        &change.approvals,
+    )
+    .map_err(|r| match r {
+        DecideRefusal::WrongRole(m) => AppError::forbidden("wrong_role", m),
+        DecideRefusal::SelfApproval => {
+            AppError::forbidden("self_approval", "nobody approves their own change request")
+        }
+        DecideRefusal::AlreadyDecided => AppError::Conflict {
+            code: "already_decided",
+            message: "you have already decided on this change; one decision per person".into(),
         },
-    )?;
+        DecideRefusal::NotPending(s) => AppError::Conflict {
+            code: "not_pending",
+            message: format!("the change is {s}; only pending changes take decisions"),
+        },
+    })?;
     let comment = comment.trim();
     if decision == Decision::Reject && comment.is_empty() {
-        return Err(AppError::bad_request("comment_required", "a rejection needs a comment saying why"));
+        return Err(AppError::bad_request(
+            "comment_required",
+            "a rejection needs a comment saying why",
+        ));
     }
     if comment.chars().count() > MAX_TEXT {
-        return Err(AppError::bad_request("comment_too_long", format!("comment is longer than {MAX_TEXT} characters")));
+        return Err(AppError::bad_request(
+            "comment_too_long",
+            format!("comment is longer than {MAX_TEXT} characters"),
+        ));
     }
     let now = now_ms();
     let approval = Approval {
@@ -189,7 +241,10 @@ pub async fn decide(app: &App, user: &User, id: i64, decision: Decision, comment
     // same moment both see each other's decision in the tally.
     repo::lock(&mut tx, id).await?;
     if !repo::insert_approval(&mut tx, id, &approval).await? {
-        return Err(AppError::Conflict { code: "already_decided", message: "you have already decided on this change".into() });
+        return Err(AppError::Conflict {
+            code: "already_decided",
+            message: "you have already decided on this change".into(),
+        });
     }
     let decisions = repo::approvals(&mut *tx, id).await?;
     let tally = model::tally(change.level, &decisions, &change.preview.digest);
@@ -207,26 +262,58 @@ pub async fn decide(app: &App, user: &User, id: i64, decision: Decision, comment
         if let Some(r) = review {
             repo::set_review(&mut tx, id, r, now).await?;
         }
-        let action = if review.is_some() { "change.reviewed" } else { "change.review_recorded" };
+        let action = if review.is_some() {
+            "change.reviewed"
+        } else {
+            "change.review_recorded"
+        };
         let mut details = base;
         details["decision"] = json!(decision);
         details["review"] = json!(review.unwrap_or(Review::Pending));
-        audit::append(&mut tx, Event { actor: &user.name, action, subject: &subject, details }).await?;
+        audit::append(
+            &mut tx,
+            Event {
+                actor: &user.name,
+                action,
+                subject: &subject,
+                details,
+            },
+        )
+        .await?;
     } else {
         let (action, to) = match (decision, tally) {
-            (Decision::Reject, _) | (_, Tally::Rejected) => ("change.rejected", Some(State::Rejected)),
+            (Decision::Reject, _) | (_, Tally::Rejected) => {
+                ("change.rejected", Some(State::Rejected))
+            }
             (Decision::Approve, Tally::Approved) => ("change.approved", Some(State::Approved)),
             (Decision::Approve, Tally::Waiting) => ("change.approval_recorded", None),
         };
         if let Some(to) = to {
             if !repo::transition(&mut tx, id, State::Pending, to, "", now).await? {
-                return Err(AppError::Conflict { code: "not_pending", message: "the change is no longer pending".into() });
+                return Err(AppError::Conflict {
+                    code: "not_pending",
+                    message: "the change is no longer pending".into(),
+                });
             }
             if to == State::Approved {
-                repo::set_expires_at(&mut tx, id, now + hours_ms(app.config.policy.approval_ttl_hours)).await?;
+                repo::set_expires_at(
+                    &mut tx,
+                    id,
+                    now + hours_ms(app.config.policy.approval_ttl_hours),
+                )
+                .await?;
             }
         }
-        audit::append(&mut tx, Event { actor: &user.name, action, subject: &subject, details: base }).await?;
+        audit::append(
+            &mut tx,
+            Event {
+                actor: &user.name,
+                action,
+                subject: &subject,
+                details: base,
+            },
+        )
+        .await?;
     }
     tx.commit().await?;
     load(&app.store, id).await
@@ -236,13 +323,19 @@ pub async fn decide(app: &App, user: &User, id: i64, decision: Decision, comment
 pub async fn withdraw(app: &App, user: &User, id: i64) -> AppResult<ChangeRow> {
     let change = get(app, id).await?;
     if change.requester != user.name {
-        return Err(AppError::forbidden("not_requester", "only the requester may withdraw a change"));
+        return Err(AppError::forbidden(
+            "not_requester",
+            "only the requester may withdraw a change",
+        ));
     }
     let mut tx = app.store.begin().await?;
     if !repo::transition(&mut tx, id, State::Pending, State::Withdrawn, "", now_ms()).await? {
         return Err(AppError::Conflict {
             code: "not_pending",
-            message: format!("the change is {}; only pending changes can be withdrawn", change.state),
+            message: format!(
+                "the change is {}; only pending changes can be withdrawn",
+                change.state
+            ),
         });
     }
     audit::append(
@@ -263,7 +356,10 @@ pub async fn withdraw(app: &App, user: &User, id: i64) -> AppResult<ChangeRow> {
 pub async fn execute(app: &App, user: &User, id: i64) -> AppResult<ChangeRow> {
     let change = get(app, id).await?;
     if change.requester != user.name {
-        return Err(AppError::forbidden("not_requester", "only the requester may execute the change"));
+        return Err(AppError::forbidden(
+            "not_requester",
+            "only the requester may execute the change",
+        ));
     }
     match change.state {
         State::Approved => {}
@@ -274,15 +370,22 @@ pub async fn execute(app: &App, user: &User, id: i64) -> AppResult<ChangeRow> {
             });
         }
         State::Pending => {
-            let missing = model::missing_orgs(change.level, &change.approvals, &change.preview.digest);
+            let missing =
+                model::missing_orgs(change.level, &change.approvals, &change.preview.digest);
             let names: Vec<&str> = missing.iter().map(|o| o.as_str()).collect();
             return Err(AppError::forbidden(
                 "not_approved",
-                format!("the change is not approved yet; waiting for: {}", names.join(", ")),
+                format!(
+                    "the change is not approved yet; waiting for: {}",
+                    names.join(", ")
+                ),
             ));
         }
         other => {
-            return Err(AppError::forbidden("not_approved", format!("the change is {other} and cannot run")));
+            return Err(AppError::forbidden(
+                "not_approved",
+                format!("the change is {other} and cannot run"),
+            ));
         }
     }
     run(app, &user.name, change).await
@@ -325,15 +428,32 @@ async fn run(app: &App, actor: &str, change: ChangeRow) -> AppResult<ChangeRow> 
     // 1. CAS approved → executing.
     let mut tx = app.store.begin().await?;
     if !repo::transition(&mut tx, id, State::Approved, State::Executing, "", now_ms()).await? {
-        return Err(AppError::Conflict { code: "already_executed", message: "the change is already being executed".into() });
+        return Err(AppError::Conflict {
+            code: "already_executed",
+            message: "the change is already being executed".into(),
+        });
     }
-    audit::append(&mut tx, Event { actor, action: "change.execute.started", subject: &subject, details: details.clone() })
-        .await?;
+    audit::append(
+        &mut tx,
+        Event {
+            actor,
+            action: "change.execute.started",
+            subject: &subject,
+            details: details.clone(),
+        },
+    )
+    .await?;
     tx.commit().await?;
 
     // 2–4. The operation re-reads under lock, backs up, applies and checks the count.
-    let backup = StoreBackup { store: &app.store, change_id: id, actor };
-    let result = op.execute(&app.targets, &change.params, &change.preview, &backup).await;
+    let backup = StoreBackup {
+        store: &app.store,
+        change_id: id,
+        actor,
+    };
+    let result = op
+        .execute(&app.targets, &change.params, &change.preview, &backup)
+        .await;
 
     // 5. Record the result.
     let now = now_ms();
@@ -386,7 +506,16 @@ async fn run(app: &App, actor: &str, change: ChangeRow) -> AppResult<ChangeRow> 
     if let (Value::Object(d), Value::Object(x)) = (&mut details, extra) {
         d.extend(x);
     }
-    audit::append(&mut tx, Event { actor, action, subject: &subject, details }).await?;
+    audit::append(
+        &mut tx,
+        Event {
+            actor,
+            action,
+            subject: &subject,
+            details,
+        },
+    )
+    .await?;
     tx.commit().await?;
     match error {
         Some(e) => Err(e),
@@ -407,7 +536,10 @@ pub async fn emergency(
     if !(user.role.may_operate() && user.emergency) {
         return Err(AppError::forbidden(
             "emergency_not_allowed",
-            format!("user `{}` may not use break-glass (needs an operator with the emergency flag)", user.name),
+            format!(
+                "user `{}` may not use break-glass (needs an operator with the emergency flag)",
+                user.name
+            ),
         ));
     }
     let now = now_ms();
@@ -415,13 +547,18 @@ pub async fn emergency(
     if let Some(c) = overdue.first() {
         return Err(AppError::forbidden(
             "emergency_not_allowed",
-            format!("break-glass is blocked while the review of your emergency change #{} is overdue", c.id),
+            format!(
+                "break-glass is blocked while the review of your emergency change #{} is overdue",
+                c.id
+            ),
         ));
     }
     let (op, level) = operation(app, operation_id)?;
     let reason = check_text("reason", "reason_required", reason)?;
     let incident = check_text("incident", "incident_required", incident)?;
-    let params = op.validate(params).map_err(|m| AppError::bad_request("bad_params", m))?;
+    let params = op
+        .validate(params)
+        .map_err(|m| AppError::bad_request("bad_params", m))?;
     let preview: Preview = op.preview(&app.targets, &params).await.map_err(op_error)?;
     let new = NewChange {
         operation: op.id(),
@@ -464,10 +601,24 @@ pub async fn recover_in_doubt(store: &Store) -> AppResult<Vec<i64>> {
     for id in &ids {
         let mut tx = store.begin().await?;
         let note = "the console stopped while this change was executing; reconcile to find out whether it took effect";
-        if repo::transition(&mut tx, *id, State::Executing, State::InDoubt, note, now_ms()).await? {
+        if repo::transition(
+            &mut tx,
+            *id,
+            State::Executing,
+            State::InDoubt,
+            note,
+            now_ms(),
+        )
+        .await?
+        {
             audit::append(
                 &mut tx,
-                Event { actor: audit::SYSTEM, action: "change.in_doubt", subject: &id.to_string(), details: json!({"cause": "restart"}) },
+                Event {
+                    actor: audit::SYSTEM,
+                    action: "change.in_doubt",
+                    subject: &id.to_string(),
+                    details: json!({"cause": "restart"}),
+                },
             )
             .await?;
         }
@@ -480,13 +631,22 @@ pub async fn recover_in_doubt(store: &Store) -> AppResult<Vec<i64>> {
 pub async fn reconcile(app: &App, user: &User, id: i64) -> AppResult<ChangeRow> {
     let change = get(app, id).await?;
     if !user.role.may_operate() {
-        return Err(AppError::forbidden("wrong_role", format!("role `{}` may not reconcile changes", user.role)));
+        return Err(AppError::forbidden(
+            "wrong_role",
+            format!("role `{}` may not reconcile changes", user.role),
+        ));
     }
     if change.state != State::InDoubt {
-        return Err(AppError::Conflict { code: "not_in_doubt", message: format!("the change is {}, not in doubt", change.state) });
+        return Err(AppError::Conflict {
+            code: "not_in_doubt",
+            message: format!("the change is {}, not in doubt", change.state),
+        });
     }
     let (op, _) = operation(app, &change.operation)?;
-    let verdict = op.reconcile(&app.targets, &change.params, &change.preview).await.map_err(op_error)?;
+    let verdict = op
+        .reconcile(&app.targets, &change.params, &change.preview)
+        .await
+        .map_err(op_error)?;
     let backup = repo::backup(app.store.pool(), id).await?;
     let now = now_ms();
     let mut tx = app.store.begin().await?;
@@ -494,14 +654,26 @@ pub async fn reconcile(app: &App, user: &User, id: i64) -> AppResult<ChangeRow> 
     let (to, note, found) = match &verdict {
         Reconciliation::Applied => {
             let (before_image, undo) = backup.unwrap_or((Value::Null, String::new()));
-            let outcome = Outcome { affected: change.preview.count as u64, before_image, undo };
+            let outcome = Outcome {
+                affected: change.preview.count as u64,
+                before_image,
+                undo,
+            };
             repo::set_outcome(&mut tx, id, &outcome).await?;
-            (State::Executed, "executed (reconciled): the target shows the change".to_string(), "applied")
+            (
+                State::Executed,
+                "executed (reconciled): the target shows the change".to_string(),
+                "applied",
+            )
         }
-        Reconciliation::NotApplied => {
-            (State::Failed, "failed (not applied): the target is exactly as approved".to_string(), "not_applied")
+        Reconciliation::NotApplied => (
+            State::Failed,
+            "failed (not applied): the target is exactly as approved".to_string(),
+            "not_applied",
+        ),
+        Reconciliation::Unclear(what) => {
+            (State::InDoubt, format!("still in doubt: {what}"), "unclear")
         }
-        Reconciliation::Unclear(what) => (State::InDoubt, format!("still in doubt: {what}"), "unclear"),
     };
     if to != State::InDoubt {
         repo::transition(&mut tx, id, State::InDoubt, to, &note, now).await?;

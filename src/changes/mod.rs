@@ -2,8 +2,8 @@
 //! approvals), the state machine, the operation trait, the engine, and the JSON API.
 
 pub mod engine;
-pub mod pages;
 pub mod model;
 pub mod operation;
+pub mod pages;
 pub mod policy;
 pub mod routes;

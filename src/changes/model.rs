@@ -232,7 +232,13 @@ mod tests {
     use super::*;
 
     fn user(name: &str, role: Role, org: Org) -> User {
-        User { id: 0, name: name.into(), role, org, emergency: false }
+        User {
+            id: 0,
+            name: name.into(),
+            role,
+            org,
+            emergency: false,
+        }
     }
 
     fn approval(by: &str, org: Org, decision: Decision, digest: &str) -> Approval {
@@ -251,16 +257,29 @@ mod tests {
     fn g2_needs_one_product_approval() {
         assert_eq!(tally(Level::G2, &[], "d"), Tally::Waiting);
         let p = approval("p", Org::Product, Decision::Approve, "d");
-        assert_eq!(tally(Level::G2, std::slice::from_ref(&p), "d"), Tally::Approved);
-        assert_eq!(tally(Level::G2, &[p], "other"), Tally::Waiting, "approval on another digest");
+        assert_eq!(
+            tally(Level::G2, std::slice::from_ref(&p), "d"),
+            Tally::Approved
+        );
+        assert_eq!(
+            tally(Level::G2, &[p], "other"),
+            Tally::Waiting,
+            "approval on another digest"
+        );
     }
 
     #[test]
     fn g3_needs_product_and_customer_approval() {
         let p = approval("p", Org::Product, Decision::Approve, "d");
         let c = approval("c", Org::Customer, Decision::Approve, "d");
-        assert_eq!(tally(Level::G3, std::slice::from_ref(&p), "d"), Tally::Waiting);
-        assert_eq!(missing_orgs(Level::G3, std::slice::from_ref(&p), "d"), vec![Org::Customer]);
+        assert_eq!(
+            tally(Level::G3, std::slice::from_ref(&p), "d"),
+            Tally::Waiting
+        );
+        assert_eq!(
+            missing_orgs(Level::G3, std::slice::from_ref(&p), "d"),
+            vec![Org::Customer]
+        );
         assert_eq!(tally(Level::G3, &[p, c], "d"), Tally::Approved);
     }
 
@@ -279,9 +298,18 @@ mod tests {
         let admin = user("admin", Role::Admin, Org::Site);
         let ok = |u: &User, level| may_decide(u, "op", State::Pending, level, None, &[]);
         assert_eq!(ok(&p, Level::G2), Ok(()));
-        assert!(matches!(ok(&op, Level::G2), Err(DecideRefusal::WrongRole(_))));
-        assert!(matches!(ok(&admin, Level::G2), Err(DecideRefusal::WrongRole(_))));
-        assert!(matches!(ok(&c, Level::G2), Err(DecideRefusal::WrongRole(_))), "G2 asks product only");
+        assert!(matches!(
+            ok(&op, Level::G2),
+            Err(DecideRefusal::WrongRole(_))
+        ));
+        assert!(matches!(
+            ok(&admin, Level::G2),
+            Err(DecideRefusal::WrongRole(_))
+        ));
+        assert!(
+            matches!(ok(&c, Level::G2), Err(DecideRefusal::WrongRole(_))),
+            "G2 asks product only"
+        );
         assert_eq!(ok(&c, Level::G3), Ok(()));
         assert_eq!(
             may_decide(&p, "p", State::Pending, Level::G2, None, &[]),
@@ -298,10 +326,27 @@ mod tests {
         );
         // Emergency changes are reviewed after execution.
         assert_eq!(
-            may_decide(&p, "op", State::Executed, Level::G2, Some(Review::Pending), &[]),
+            may_decide(
+                &p,
+                "op",
+                State::Executed,
+                Level::G2,
+                Some(Review::Pending),
+                &[]
+            ),
             Ok(())
         );
-        assert!(may_decide(&p, "op", State::Executed, Level::G2, Some(Review::Approved), &[]).is_err());
+        assert!(
+            may_decide(
+                &p,
+                "op",
+                State::Executed,
+                Level::G2,
+                Some(Review::Approved),
+                &[]
+            )
+            .is_err()
+        );
     }
 
     #[test]

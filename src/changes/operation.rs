@@ -83,12 +83,18 @@ pub enum OpError {
     /// The target failed. `maybe_applied` is true once the change may have reached the target
     /// (the connection was lost while applying or committing).
     #[error("target database error: {error:#}")]
-    Target { error: anyhow::Error, maybe_applied: bool },
+    Target {
+        error: anyhow::Error,
+        maybe_applied: bool,
+    },
 }
 
 impl OpError {
     pub fn target(e: impl Into<anyhow::Error>, maybe_applied: bool) -> OpError {
-        OpError::Target { error: e.into(), maybe_applied }
+        OpError::Target {
+            error: e.into(),
+            maybe_applied,
+        }
     }
 }
 

@@ -49,9 +49,18 @@ pub fn preview_tables(p: &Preview) -> Vec<TableView> {
                     t.columns
                         .iter()
                         .map(|c| match row.get(c) {
-                            None | Some(Value::Null) => CellView { text: "NULL".into(), null: true },
-                            Some(Value::String(s)) => CellView { text: s.clone(), null: false },
-                            Some(other) => CellView { text: other.to_string(), null: false },
+                            None | Some(Value::Null) => CellView {
+                                text: "NULL".into(),
+                                null: true,
+                            },
+                            Some(Value::String(s)) => CellView {
+                                text: s.clone(),
+                                null: false,
+                            },
+                            Some(other) => CellView {
+                                text: other.to_string(),
+                                null: false,
+                            },
                         })
                         .collect()
                 })
@@ -98,14 +107,37 @@ pub struct LookupPage {
     pub may_break_glass: bool,
 }
 
-async fn lookup(app: &AppState, ctx: PageCtx, kind: &'static str, query: String) -> AppResult<Response> {
+async fn lookup(
+    app: &AppState,
+    ctx: PageCtx,
+    kind: &'static str,
+    query: String,
+) -> AppResult<Response> {
     let (operation, key, title_key, lead_key, field_label_key, action_key) = match kind {
-        "mutex" => ("lhc.mutex.release", "service", "page.mutex.title", "mutex.lead", "mutex.field", "mutex.action"),
-        _ => ("lhc.plan.cancel", "time_series_id", "page.plans.title", "plans.lead", "plans.field", "plans.action"),
+        "mutex" => (
+            "lhc.mutex.release",
+            "service",
+            "page.mutex.title",
+            "mutex.lead",
+            "mutex.field",
+            "mutex.action",
+        ),
+        _ => (
+            "lhc.plan.cancel",
+            "time_series_id",
+            "page.plans.title",
+            "plans.lead",
+            "plans.field",
+            "plans.action",
+        ),
     };
     let user = ctx.user.clone().ok_or(AppError::Unauthenticated)?;
     let mut page = LookupPage {
-        level: app.config.level_of(operation).map(|l| l.to_string()).unwrap_or_default(),
+        level: app
+            .config
+            .level_of(operation)
+            .map(|l| l.to_string())
+            .unwrap_or_default(),
         configured: lhcconsole_configured(app),
         may_request: user.role.may_operate(),
         may_break_glass: user.role.may_operate() && user.emergency,
@@ -139,12 +171,22 @@ async fn lookup(app: &AppState, ctx: PageCtx, kind: &'static str, query: String)
 }
 
 /// `GET /mutex?service=…`.
-pub async fn show_mutex(State(app): State<AppState>, _: Authenticated, ctx: PageCtx, Query(q): Query<LookupQuery>) -> AppResult<Response> {
+pub async fn show_mutex(
+    State(app): State<AppState>,
+    _: Authenticated,
+    ctx: PageCtx,
+    Query(q): Query<LookupQuery>,
+) -> AppResult<Response> {
     lookup(&app, ctx, "mutex", q.service).await
 }
 
 /// `GET /plans?time_series_id=…`.
-pub async fn show_plans(State(app): State<AppState>, _: Authenticated, ctx: PageCtx, Query(q): Query<LookupQuery>) -> AppResult<Response> {
+pub async fn show_plans(
+    State(app): State<AppState>,
+    _: Authenticated,
+    ctx: PageCtx,
+    Query(q): Query<LookupQuery>,
+) -> AppResult<Response> {
     lookup(&app, ctx, "plans", q.time_series_id).await
 }
 
@@ -171,14 +213,30 @@ impl RequestForm {
 }
 
 /// `POST /changes`: a change request from the lookup pages.
-pub async fn request_change(State(app): State<AppState>, Authenticated(who): Authenticated, Form(f): Form<RequestForm>) -> AppResult<Response> {
+pub async fn request_change(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    Form(f): Form<RequestForm>,
+) -> AppResult<Response> {
     let c = engine::submit(&app, &who.user, &f.operation, &f.params(), &f.reason).await?;
     Ok(Redirect::to(&format!("/changes/{}", c.id)).into_response())
 }
 
 /// `POST /changes/emergency`: break-glass from the lookup pages.
-pub async fn request_emergency(State(app): State<AppState>, Authenticated(who): Authenticated, Form(f): Form<RequestForm>) -> AppResult<Response> {
-    let c = engine::emergency(&app, &who.user, &f.operation, &f.params(), &f.reason, &f.incident).await?;
+pub async fn request_emergency(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    Form(f): Form<RequestForm>,
+) -> AppResult<Response> {
+    let c = engine::emergency(
+        &app,
+        &who.user,
+        &f.operation,
+        &f.params(),
+        &f.reason,
+        &f.incident,
+    )
+    .await?;
     Ok(Redirect::to(&format!("/changes/{}", c.id)).into_response())
 }
 
@@ -198,7 +256,11 @@ impl ChangeListItem {
     fn from(app: &AppState, c: &ChangeRow) -> ChangeListItem {
         ChangeListItem {
             id: c.id,
-            subject: app.operations.get(&c.operation).map(|op| op.subject(&c.params)).unwrap_or_default(),
+            subject: app
+                .operations
+                .get(&c.operation)
+                .map(|op| op.subject(&c.params))
+                .unwrap_or_default(),
             operation: c.operation.clone(),
             level: c.level.to_string(),
             state: c.state.to_string(),
@@ -220,7 +282,12 @@ pub struct ChangesPage {
 }
 
 /// `GET /changes`.
-pub async fn list_changes(State(app): State<AppState>, _: Authenticated, ctx: PageCtx, Query(q): Query<ListQuery>) -> AppResult<Response> {
+pub async fn list_changes(
+    State(app): State<AppState>,
+    _: Authenticated,
+    ctx: PageCtx,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Response> {
     let rows = repo::list(app.store.pool(), &q.filter()?).await?;
     let items = rows.iter().map(|c| ChangeListItem::from(&app, c)).collect();
     Ok(render(&ChangesPage {
@@ -282,17 +349,27 @@ pub struct ChangeFragment<'a> {
 
 fn change_page(app: &AppState, ctx: PageCtx, c: ChangeRow) -> AppResult<ChangePage> {
     let user = ctx.user.clone().ok_or(AppError::Unauthenticated)?;
-    let review = c.emergency.then_some(c.review.unwrap_or(model::Review::Pending));
-    let may_decide = model::may_decide(&user, &c.requester, c.state, c.level, review, &c.approvals).is_ok();
+    let review = c
+        .emergency
+        .then_some(c.review.unwrap_or(model::Review::Pending));
+    let may_decide =
+        model::may_decide(&user, &c.requester, c.state, c.level, review, &c.approvals).is_ok();
     let before_tables = match &c.outcome {
         Some(o) => {
             let items = o.before_image.as_array().cloned().unwrap_or_default();
-            preview_tables(&Preview { items, ..c.preview.clone() })
+            preview_tables(&Preview {
+                items,
+                ..c.preview.clone()
+            })
         }
         None => Vec::new(),
     };
     Ok(ChangePage {
-        subject: app.operations.get(&c.operation).map(|op| op.subject(&c.params)).unwrap_or_default(),
+        subject: app
+            .operations
+            .get(&c.operation)
+            .map(|op| op.subject(&c.params))
+            .unwrap_or_default(),
         tables: preview_tables(&c.preview),
         approvals: c
             .approvals
@@ -344,11 +421,20 @@ impl ChangePage {
 /// Renders the page, or only its `change` block for htmx.
 fn respond(app: &AppState, ctx: PageCtx, c: ChangeRow, fragment: bool) -> AppResult<Response> {
     let page = change_page(app, ctx, c)?;
-    Ok(if fragment { render(&page.fragment()) } else { render(&page) })
+    Ok(if fragment {
+        render(&page.fragment())
+    } else {
+        render(&page)
+    })
 }
 
 /// `GET /changes/{id}`.
-pub async fn show_change(State(app): State<AppState>, _: Authenticated, ctx: PageCtx, Path(id): Path<i64>) -> AppResult<Response> {
+pub async fn show_change(
+    State(app): State<AppState>,
+    _: Authenticated,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
     let c = engine::get(&app, id).await?;
     respond(&app, ctx, c, false)
 }
@@ -365,8 +451,17 @@ fn is_htmx(ctx: &crate::web::context::RequestCtx) -> bool {
 }
 
 /// After a form action: the fragment for htmx, a redirect to the page otherwise.
-fn after_action(app: &AppState, ctx: PageCtx, req: &crate::web::context::RequestCtx, c: ChangeRow) -> AppResult<Response> {
-    if is_htmx(req) { respond(app, ctx, c, true) } else { Ok(Redirect::to(&format!("/changes/{}", c.id)).into_response()) }
+fn after_action(
+    app: &AppState,
+    ctx: PageCtx,
+    req: &crate::web::context::RequestCtx,
+    c: ChangeRow,
+) -> AppResult<Response> {
+    if is_htmx(req) {
+        respond(app, ctx, c, true)
+    } else {
+        Ok(Redirect::to(&format!("/changes/{}", c.id)).into_response())
+    }
 }
 
 /// `POST /changes/{id}/decide`.
@@ -378,7 +473,14 @@ pub async fn decide_change_form(
     Path(id): Path<i64>,
     Form(f): Form<DecideForm>,
 ) -> AppResult<Response> {
-    let c = engine::decide(&app, &who.user, id, parse_decision(&f.decision)?, &f.comment).await?;
+    let c = engine::decide(
+        &app,
+        &who.user,
+        id,
+        parse_decision(&f.decision)?,
+        &f.comment,
+    )
+    .await?;
     after_action(&app, ctx, &req, c)
 }
 
@@ -404,12 +506,22 @@ change_action!(withdraw_change_form, engine::withdraw);
 change_action!(reconcile_change_form, engine::reconcile);
 
 /// `GET /changes/{id}/undo.sql`: the stored undo script as a download.
-pub async fn download_undo(State(app): State<AppState>, _: Authenticated, Path(id): Path<i64>) -> AppResult<Response> {
-    let (_, undo) = repo::backup(app.store.pool(), id).await?.ok_or(AppError::NotFound)?;
+pub async fn download_undo(
+    State(app): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let (_, undo) = repo::backup(app.store.pool(), id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let mut resp = undo.into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sql; charset=utf-8"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"change-{id}-undo.sql\"")) {
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sql; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"change-{id}-undo.sql\""))
+    {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)

@@ -58,8 +58,14 @@ pub struct SubmitBody {
 }
 
 /// `POST /api/v1/changes`.
-pub async fn submit_change(State(app): State<AppState>, Authenticated(id): Authenticated, Json(b): Json<SubmitBody>) -> AppResult<Response> {
-    Ok(created(&engine::submit(&app, &id.user, &b.operation, &b.params, &b.reason).await?))
+pub async fn submit_change(
+    State(app): State<AppState>,
+    Authenticated(id): Authenticated,
+    Json(b): Json<SubmitBody>,
+) -> AppResult<Response> {
+    Ok(created(
+        &engine::submit(&app, &id.user, &b.operation, &b.params, &b.reason).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,8 +80,22 @@ pub struct EmergencyBody {
 }
 
 /// `POST /api/v1/changes/emergency`.
-pub async fn submit_emergency(State(app): State<AppState>, Authenticated(id): Authenticated, Json(b): Json<EmergencyBody>) -> AppResult<Response> {
-    Ok(created(&engine::emergency(&app, &id.user, &b.operation, &b.params, &b.reason, &b.incident).await?))
+pub async fn submit_emergency(
+    State(app): State<AppState>,
+    Authenticated(id): Authenticated,
+    Json(b): Json<EmergencyBody>,
+) -> AppResult<Response> {
+    Ok(created(
+        &engine::emergency(
+            &app,
+            &id.user,
+            &b.operation,
+            &b.params,
+            &b.reason,
+            &b.incident,
+        )
+        .await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -89,26 +109,51 @@ pub struct ListQuery {
 impl ListQuery {
     /// The store filter; an unknown state is a 400 naming the valid ones.
     pub fn filter(&self) -> AppResult<ListFilter> {
-        let non_empty = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+        let non_empty = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+        };
         let state = match non_empty(&self.state) {
             None => None,
             Some(s) => Some(ChangeState::parse(&s).ok_or_else(|| {
                 let names: Vec<&str> = ChangeState::ALL.iter().map(|s| s.as_str()).collect();
-                AppError::bad_request("bad_state", format!("state `{s}` is not one of {}", names.join(", ")))
+                AppError::bad_request(
+                    "bad_state",
+                    format!("state `{s}` is not one of {}", names.join(", ")),
+                )
             })?),
         };
-        Ok(ListFilter { state, operation: non_empty(&self.operation), requester: non_empty(&self.requester), limit: self.limit.unwrap_or(100) })
+        Ok(ListFilter {
+            state,
+            operation: non_empty(&self.operation),
+            requester: non_empty(&self.requester),
+            limit: self.limit.unwrap_or(100),
+        })
     }
 }
 
 /// `GET /api/v1/changes?state=…&operation=…&requester=…`.
-pub async fn list_changes_json(State(app): State<AppState>, _: Authenticated, Query(q): Query<ListQuery>) -> AppResult<Response> {
-    let items: Vec<Value> = crate::store::changes::list(app.store.pool(), &q.filter()?).await?.iter().map(change_json).collect();
+pub async fn list_changes_json(
+    State(app): State<AppState>,
+    _: Authenticated,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Response> {
+    let items: Vec<Value> = crate::store::changes::list(app.store.pool(), &q.filter()?)
+        .await?
+        .iter()
+        .map(change_json)
+        .collect();
     Ok(axum::Json(json!({"items": items})).into_response())
 }
 
 /// `GET /api/v1/changes/{id}`.
-pub async fn show_change_json(State(app): State<AppState>, _: Authenticated, Path(id): Path<i64>) -> AppResult<Response> {
+pub async fn show_change_json(
+    State(app): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
     Ok(ok(&engine::get(&app, id).await?))
 }
 
@@ -121,26 +166,51 @@ pub struct DecisionBody {
 
 /// Parses `approve` / `reject`.
 pub fn parse_decision(s: &str) -> AppResult<Decision> {
-    Decision::parse(s).ok_or_else(|| AppError::bad_request("bad_decision", format!("decision `{s}` must be \"approve\" or \"reject\"")))
+    Decision::parse(s).ok_or_else(|| {
+        AppError::bad_request(
+            "bad_decision",
+            format!("decision `{s}` must be \"approve\" or \"reject\""),
+        )
+    })
 }
 
 /// `POST /api/v1/changes/{id}/approvals`.
-pub async fn decide_change(State(app): State<AppState>, Authenticated(who): Authenticated, Path(id): Path<i64>, Json(b): Json<DecisionBody>) -> AppResult<Response> {
+pub async fn decide_change(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<i64>,
+    Json(b): Json<DecisionBody>,
+) -> AppResult<Response> {
     let decision = parse_decision(&b.decision)?;
-    Ok(ok(&engine::decide(&app, &who.user, id, decision, &b.comment).await?))
+    Ok(ok(&engine::decide(
+        &app, &who.user, id, decision, &b.comment,
+    )
+    .await?))
 }
 
 /// `POST /api/v1/changes/{id}/execute`.
-pub async fn execute_change(State(app): State<AppState>, Authenticated(who): Authenticated, Path(id): Path<i64>) -> AppResult<Response> {
+pub async fn execute_change(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
     Ok(ok(&engine::execute(&app, &who.user, id).await?))
 }
 
 /// `POST /api/v1/changes/{id}/withdraw`.
-pub async fn withdraw_change(State(app): State<AppState>, Authenticated(who): Authenticated, Path(id): Path<i64>) -> AppResult<Response> {
+pub async fn withdraw_change(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
     Ok(ok(&engine::withdraw(&app, &who.user, id).await?))
 }
 
 /// `POST /api/v1/changes/{id}/reconcile`.
-pub async fn reconcile_change(State(app): State<AppState>, Authenticated(who): Authenticated, Path(id): Path<i64>) -> AppResult<Response> {
+pub async fn reconcile_change(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
     Ok(ok(&engine::reconcile(&app, &who.user, id).await?))
 }

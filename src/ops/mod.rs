@@ -17,9 +17,19 @@ use crate::targets::{TargetPools, connection_lost, rows};
 #[async_trait]
 pub trait SqlChange: Send + Sync {
     /// Reads the rows the change touches (under `FOR UPDATE` when `lock`).
-    async fn read(&self, conn: &mut MySqlConnection, params: &Value, lock: bool) -> sqlx::Result<Vec<Rows>>;
+    async fn read(
+        &self,
+        conn: &mut MySqlConnection,
+        params: &Value,
+        lock: bool,
+    ) -> sqlx::Result<Vec<Rows>>;
     /// Applies the change; returns the affected row count.
-    async fn apply(&self, conn: &mut MySqlConnection, params: &Value, snapshot: &[Rows]) -> sqlx::Result<u64>;
+    async fn apply(
+        &self,
+        conn: &mut MySqlConnection,
+        params: &Value,
+        snapshot: &[Rows],
+    ) -> sqlx::Result<u64>;
     /// The SQL that restores `snapshot` exactly.
     fn undo(&self, snapshot: &[Rows]) -> String;
 }
@@ -31,11 +41,23 @@ pub fn preview_of(snapshot: &[Rows]) -> Preview {
     let mut tables = Vec::new();
     for t in snapshot {
         let json = t.json();
-        tagged.extend(json.iter().map(|r| serde_json::json!({"table": t.table, "row": r})));
-        tables.push(PreviewTable { name: t.table.to_string(), columns: t.column_names(), count: json.len() });
+        tagged.extend(
+            json.iter()
+                .map(|r| serde_json::json!({"table": t.table, "row": r})),
+        );
+        tables.push(PreviewTable {
+            name: t.table.to_string(),
+            columns: t.column_names(),
+            count: json.len(),
+        });
         items.extend(json);
     }
-    Preview { digest: rows::digest(&tagged), count: items.len(), items, tables }
+    Preview {
+        digest: rows::digest(&tagged),
+        count: items.len(),
+        items,
+        tables,
+    }
 }
 
 fn read_error(e: sqlx::Error) -> OpError {
@@ -43,9 +65,16 @@ fn read_error(e: sqlx::Error) -> OpError {
 }
 
 /// Read only.
-pub async fn preview_sql(change: &dyn SqlChange, pools: &TargetPools, params: &Value) -> Result<Preview, OpError> {
+pub async fn preview_sql(
+    change: &dyn SqlChange,
+    pools: &TargetPools,
+    params: &Value,
+) -> Result<Preview, OpError> {
     let mut conn = pools.read.acquire().await.map_err(read_error)?;
-    let snapshot = change.read(&mut conn, params, false).await.map_err(read_error)?;
+    let snapshot = change
+        .read(&mut conn, params, false)
+        .await
+        .map_err(read_error)?;
     Ok(preview_of(&snapshot))
 }
 
@@ -59,7 +88,10 @@ pub async fn execute_sql(
 ) -> Result<Outcome, OpError> {
     let mut conn = pools.write.acquire().await.map_err(read_error)?;
     let mut tx = conn.begin().await.map_err(read_error)?;
-    let snapshot = change.read(&mut tx, params, true).await.map_err(read_error)?;
+    let snapshot = change
+        .read(&mut tx, params, true)
+        .await
+        .map_err(read_error)?;
     let now = preview_of(&snapshot);
     if now.digest != approved.digest {
         let _ = tx.rollback().await;
@@ -81,10 +113,17 @@ pub async fn execute_sql(
     };
     if affected != approved.count as u64 {
         tx.rollback().await.map_err(|e| OpError::target(e, true))?;
-        return Err(OpError::CountMismatch { expected: approved.count, got: affected });
+        return Err(OpError::CountMismatch {
+            expected: approved.count,
+            got: affected,
+        });
     }
     tx.commit().await.map_err(|e| OpError::target(e, true))?;
-    Ok(Outcome { affected, before_image, undo })
+    Ok(Outcome {
+        affected,
+        before_image,
+        undo,
+    })
 }
 
 /// Re-reads: unchanged → not applied; none of the approved rows left → applied.
@@ -98,7 +137,11 @@ pub async fn reconcile_sql(
     if now.digest == approved.digest {
         return Ok(Reconciliation::NotApplied);
     }
-    let remaining = approved.items.iter().filter(|i| now.items.contains(i)).count();
+    let remaining = approved
+        .items
+        .iter()
+        .filter(|i| now.items.contains(i))
+        .count();
     if remaining == 0 {
         Ok(Reconciliation::Applied)
     } else {
@@ -111,11 +154,19 @@ pub async fn reconcile_sql(
 
 /// Reads a required string parameter; names are matched literally, so nothing is trimmed.
 pub fn string_param(params: &Value, key: &str, allowed: &[&str]) -> Result<String, String> {
-    let obj = params.as_object().ok_or_else(|| format!("params must be a JSON object with `{key}`"))?;
+    let obj = params
+        .as_object()
+        .ok_or_else(|| format!("params must be a JSON object with `{key}`"))?;
     if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(format!("unknown parameter `{extra}`; expected only `{}`", allowed.join("`, `")));
+        return Err(format!(
+            "unknown parameter `{extra}`; expected only `{}`",
+            allowed.join("`, `")
+        ));
     }
-    let v = obj.get(key).and_then(Value::as_str).ok_or_else(|| format!("`{key}` is required and must be a string"))?;
+    let v = obj
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("`{key}` is required and must be a string"))?;
     if v.is_empty() || v.trim().is_empty() {
         return Err(format!("`{key}` must not be empty"));
     }

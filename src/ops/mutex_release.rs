@@ -18,11 +18,23 @@ fn service(params: &Value) -> String {
 
 #[async_trait]
 impl SqlChange for MutexRelease {
-    async fn read(&self, conn: &mut MySqlConnection, params: &Value, lock: bool) -> sqlx::Result<Vec<Rows>> {
-        Ok(vec![lhcconsole::read_mutex(conn, &service(params), lock).await?])
+    async fn read(
+        &self,
+        conn: &mut MySqlConnection,
+        params: &Value,
+        lock: bool,
+    ) -> sqlx::Result<Vec<Rows>> {
+        Ok(vec![
+            lhcconsole::read_mutex(conn, &service(params), lock).await?,
+        ])
     }
 
-    async fn apply(&self, conn: &mut MySqlConnection, params: &Value, snapshot: &[Rows]) -> sqlx::Result<u64> {
+    async fn apply(
+        &self,
+        conn: &mut MySqlConnection,
+        params: &Value,
+        snapshot: &[Rows],
+    ) -> sqlx::Result<u64> {
         lhcconsole::delete_mutex(conn, &service(params), &snapshot[0]).await
     }
 
@@ -67,11 +79,22 @@ impl Operation for MutexRelease {
         Ok(p)
     }
 
-    async fn execute(&self, targets: &Targets, params: &Value, approved: &Preview, backup: &dyn Backup) -> Result<Outcome, OpError> {
+    async fn execute(
+        &self,
+        targets: &Targets,
+        params: &Value,
+        approved: &Preview,
+        backup: &dyn Backup,
+    ) -> Result<Outcome, OpError> {
         super::execute_sql(self, targets.lhcconsole()?, params, approved, backup).await
     }
 
-    async fn reconcile(&self, targets: &Targets, params: &Value, approved: &Preview) -> Result<Reconciliation, OpError> {
+    async fn reconcile(
+        &self,
+        targets: &Targets,
+        params: &Value,
+        approved: &Preview,
+    ) -> Result<Reconciliation, OpError> {
         super::reconcile_sql(self, targets.lhcconsole()?, params, approved).await
     }
 }

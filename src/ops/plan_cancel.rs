@@ -14,18 +14,33 @@ use crate::targets::{Targets, rows};
 pub struct PlanCancel;
 
 fn time_series_id(params: &Value) -> String {
-    params["time_series_id"].as_str().unwrap_or_default().to_string()
+    params["time_series_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[async_trait]
 impl SqlChange for PlanCancel {
-    async fn read(&self, conn: &mut MySqlConnection, params: &Value, lock: bool) -> sqlx::Result<Vec<Rows>> {
+    async fn read(
+        &self,
+        conn: &mut MySqlConnection,
+        params: &Value,
+        lock: bool,
+    ) -> sqlx::Result<Vec<Rows>> {
         let (plan, services) = lhcconsole::read_plan(conn, &time_series_id(params), lock).await?;
         Ok(vec![plan, services])
     }
 
-    async fn apply(&self, conn: &mut MySqlConnection, params: &Value, snapshot: &[Rows]) -> sqlx::Result<u64> {
-        let (p, s) = lhcconsole::cancel_plan(conn, &time_series_id(params), &snapshot[0], &snapshot[1]).await?;
+    async fn apply(
+        &self,
+        conn: &mut MySqlConnection,
+        params: &Value,
+        snapshot: &[Rows],
+    ) -> sqlx::Result<u64> {
+        let (p, s) =
+            lhcconsole::cancel_plan(conn, &time_series_id(params), &snapshot[0], &snapshot[1])
+                .await?;
         Ok(p + s)
     }
 
@@ -35,7 +50,12 @@ impl SqlChange for PlanCancel {
         );
         for t in snapshot {
             for cells in &t.cells {
-                sql.push_str(&rows::update_statement(t.table, &t.columns, cells, &["state"]));
+                sql.push_str(&rows::update_statement(
+                    t.table,
+                    &t.columns,
+                    cells,
+                    &["state"],
+                ));
                 sql.push('\n');
             }
         }
@@ -51,7 +71,9 @@ impl Operation for PlanCancel {
     }
 
     fn validate(&self, params: &Value) -> Result<Value, String> {
-        Ok(json!({"time_series_id": super::string_param(params, "time_series_id", &["time_series_id"])?}))
+        Ok(
+            json!({"time_series_id": super::string_param(params, "time_series_id", &["time_series_id"])?}),
+        )
     }
 
     fn subject(&self, params: &Value) -> String {
@@ -69,11 +91,22 @@ impl Operation for PlanCancel {
         Ok(p)
     }
 
-    async fn execute(&self, targets: &Targets, params: &Value, approved: &Preview, backup: &dyn Backup) -> Result<Outcome, OpError> {
+    async fn execute(
+        &self,
+        targets: &Targets,
+        params: &Value,
+        approved: &Preview,
+        backup: &dyn Backup,
+    ) -> Result<Outcome, OpError> {
         super::execute_sql(self, targets.lhcconsole()?, params, approved, backup).await
     }
 
-    async fn reconcile(&self, targets: &Targets, params: &Value, approved: &Preview) -> Result<Reconciliation, OpError> {
+    async fn reconcile(
+        &self,
+        targets: &Targets,
+        params: &Value,
+        approved: &Preview,
+    ) -> Result<Reconciliation, OpError> {
         super::reconcile_sql(self, targets.lhcconsole()?, params, approved).await
     }
 }

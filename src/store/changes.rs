@@ -51,11 +51,17 @@ pub struct NewChange<'a> {
 }
 
 fn corrupt(col: &str, v: &str) -> sqlx::Error {
-    sqlx::Error::ColumnDecode { index: col.into(), source: format!("unexpected value `{v}`").into() }
+    sqlx::Error::ColumnDecode {
+        index: col.into(),
+        source: format!("unexpected value `{v}`").into(),
+    }
 }
 
 fn json<T: serde::de::DeserializeOwned>(col: &str, text: &str) -> sqlx::Result<T> {
-    serde_json::from_str(text).map_err(|e| sqlx::Error::ColumnDecode { index: col.into(), source: e.into() })
+    serde_json::from_str(text).map_err(|e| sqlx::Error::ColumnDecode {
+        index: col.into(),
+        source: e.into(),
+    })
 }
 
 const COLUMNS: &str = "id, operation, params, level, state, reason, requester, requester_org, preview, \
@@ -79,7 +85,10 @@ fn from_row(r: &sqlx::any::AnyRow) -> sqlx::Result<ChangeRow> {
         preview: json("preview", &r.try_get::<String, _>("preview")?)?,
         emergency: r.try_get::<i64, _>("emergency")? != 0,
         incident: r.try_get("incident")?,
-        review: review.as_deref().map(|s| Review::parse(s).ok_or_else(|| corrupt("review", s))).transpose()?,
+        review: review
+            .as_deref()
+            .map(|s| Review::parse(s).ok_or_else(|| corrupt("review", s)))
+            .transpose()?,
         review_due_at: r.try_get("review_due_at")?,
         note: r.try_get("note")?,
         outcome: outcome.as_deref().map(|s| json("outcome", s)).transpose()?,
@@ -114,13 +123,18 @@ pub async fn insert(conn: &mut AnyConnection, c: &NewChange<'_>) -> sqlx::Result
     .bind(c.expires_at)
     .execute(conn)
     .await?;
-    done.last_insert_id().ok_or_else(|| sqlx::Error::Protocol("no id for the new change".into()))
+    done.last_insert_id()
+        .ok_or_else(|| sqlx::Error::Protocol("no id for the new change".into()))
 }
 
 /// One change with its approvals.
 pub async fn get(conn: &mut AnyConnection, id: i64) -> sqlx::Result<Option<ChangeRow>> {
     let sql = format!("SELECT {COLUMNS} FROM changes WHERE id = ?");
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await? else {
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
         return Ok(None);
     };
     let mut change = from_row(&row)?;
@@ -128,7 +142,10 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> sqlx::Result<Option<Chang
     Ok(Some(change))
 }
 
-pub async fn approvals<'c, E: Executor<'c, Database = Any>>(e: E, change_id: i64) -> sqlx::Result<Vec<Approval>> {
+pub async fn approvals<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    change_id: i64,
+) -> sqlx::Result<Vec<Approval>> {
     let rows = sqlx::query(
         "SELECT approver, org, decision, comment, digest, at FROM change_approvals WHERE change_id = ? ORDER BY id",
     )
@@ -143,7 +160,8 @@ pub async fn approvals<'c, E: Executor<'c, Database = Any>>(e: E, change_id: i64
             Ok(Approval {
                 by: r.try_get("approver")?,
                 org: Org::parse(&org).ok_or_else(|| corrupt("org", &org))?,
-                decision: Decision::parse(&decision).ok_or_else(|| corrupt("decision", &decision))?,
+                decision: Decision::parse(&decision)
+                    .ok_or_else(|| corrupt("decision", &decision))?,
                 comment: r.try_get("comment")?,
                 at_ms: at,
                 at: crate::store::format_ms(at),
@@ -163,7 +181,10 @@ pub struct ListFilter {
 }
 
 /// Newest first, without approvals.
-pub async fn list<'c, E: Executor<'c, Database = Any>>(e: E, f: &ListFilter) -> sqlx::Result<Vec<ChangeRow>> {
+pub async fn list<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    f: &ListFilter,
+) -> sqlx::Result<Vec<ChangeRow>> {
     let mut sql = format!("SELECT {COLUMNS} FROM changes WHERE 1=1");
     if f.state.is_some() {
         sql.push_str(" AND state = ?");
@@ -185,7 +206,12 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(e: E, f: &ListFilter) -> 
     if let Some(r) = &f.requester {
         q = q.bind(r.clone());
     }
-    q.bind(f.limit.clamp(1, 500)).fetch_all(e).await?.iter().map(from_row).collect()
+    q.bind(f.limit.clamp(1, 500))
+        .fetch_all(e)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 /// Compare-and-swap of the state; returns whether this call made the transition.
@@ -197,26 +223,39 @@ pub async fn transition(
     note: &str,
     now: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE changes SET state = ?, note = ?, updated_at = ? WHERE id = ? AND state = ?")
-        .bind(to.as_str())
-        .bind(note)
-        .bind(now)
-        .bind(id)
-        .bind(from.as_str())
-        .execute(conn)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE changes SET state = ?, note = ?, updated_at = ? WHERE id = ? AND state = ?",
+    )
+    .bind(to.as_str())
+    .bind(note)
+    .bind(now)
+    .bind(id)
+    .bind(from.as_str())
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Takes the change's row lock for the rest of the transaction (MySQL row lock; SQLite already
 /// holds the write lock from `BEGIN IMMEDIATE`).
 pub async fn lock(conn: &mut AnyConnection, id: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE changes SET updated_at = updated_at WHERE id = ?").bind(id).execute(conn).await?;
+    sqlx::query("UPDATE changes SET updated_at = updated_at WHERE id = ?")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
-pub async fn set_expires_at(conn: &mut AnyConnection, id: i64, expires_at: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE changes SET expires_at = ? WHERE id = ?").bind(expires_at).bind(id).execute(conn).await?;
+pub async fn set_expires_at(
+    conn: &mut AnyConnection,
+    id: i64,
+    expires_at: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE changes SET expires_at = ? WHERE id = ?")
+        .bind(expires_at)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -229,7 +268,12 @@ pub async fn set_outcome(conn: &mut AnyConnection, id: i64, outcome: &Outcome) -
     Ok(())
 }
 
-pub async fn set_review(conn: &mut AnyConnection, id: i64, review: Review, now: i64) -> sqlx::Result<()> {
+pub async fn set_review(
+    conn: &mut AnyConnection,
+    id: i64,
+    review: Review,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE changes SET review = ?, updated_at = ? WHERE id = ?")
         .bind(review.as_str())
         .bind(now)
@@ -245,11 +289,12 @@ pub async fn insert_approval(
     change_id: i64,
     a: &Approval,
 ) -> sqlx::Result<bool> {
-    let exists = sqlx::query("SELECT id FROM change_approvals WHERE change_id = ? AND approver = ?")
-        .bind(change_id)
-        .bind(&a.by)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let exists =
+        sqlx::query("SELECT id FROM change_approvals WHERE change_id = ? AND approver = ?")
+            .bind(change_id)
+            .bind(&a.by)
+            .fetch_optional(&mut *conn)
+            .await?;
     if exists.is_some() {
         return Ok(false);
     }
@@ -268,7 +313,13 @@ pub async fn insert_approval(
     Ok(true)
 }
 
-pub async fn save_backup(conn: &mut AnyConnection, change_id: i64, before: &Value, undo: &str, now: i64) -> sqlx::Result<()> {
+pub async fn save_backup(
+    conn: &mut AnyConnection,
+    change_id: i64,
+    before: &Value,
+    undo: &str,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO change_backups (change_id, before_image, undo_sql, written_at) VALUES (?, ?, ?, ?)")
         .bind(change_id)
         .bind(before.to_string())
@@ -280,22 +331,39 @@ pub async fn save_backup(conn: &mut AnyConnection, change_id: i64, before: &Valu
 }
 
 /// The stored before-image and undo of a change.
-pub async fn backup<'c, E: Executor<'c, Database = Any>>(e: E, change_id: i64) -> sqlx::Result<Option<(Value, String)>> {
+pub async fn backup<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    change_id: i64,
+) -> sqlx::Result<Option<(Value, String)>> {
     let row = sqlx::query("SELECT before_image, undo_sql FROM change_backups WHERE change_id = ?")
         .bind(change_id)
         .fetch_optional(e)
         .await?;
-    row.map(|r| Ok((json("before_image", &r.try_get::<String, _>("before_image")?)?, r.try_get("undo_sql")?)))
-        .transpose()
+    row.map(|r| {
+        Ok((
+            json("before_image", &r.try_get::<String, _>("before_image")?)?,
+            r.try_get("undo_sql")?,
+        ))
+    })
+    .transpose()
 }
 
 /// Ids of changes in a state.
-pub async fn ids_in_state<'c, E: Executor<'c, Database = Any>>(e: E, state: State) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar("SELECT id FROM changes WHERE state = ? ORDER BY id").bind(state.as_str()).fetch_all(e).await
+pub async fn ids_in_state<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    state: State,
+) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM changes WHERE state = ? ORDER BY id")
+        .bind(state.as_str())
+        .fetch_all(e)
+        .await
 }
 
 /// Ids of pending or approved changes whose time ran out.
-pub async fn ids_due_to_expire<'c, E: Executor<'c, Database = Any>>(e: E, now: i64) -> sqlx::Result<Vec<i64>> {
+pub async fn ids_due_to_expire<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    now: i64,
+) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar(
         "SELECT id FROM changes WHERE state IN ('pending', 'approved') AND emergency = 0 AND expires_at <= ? ORDER BY id",
     )
@@ -325,9 +393,18 @@ pub async fn overdue_reviews<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// Changes awaiting a decision (pending, or emergency with review pending).
-pub async fn awaiting_decision<'c, E: Executor<'c, Database = Any>>(e: E, limit: i64) -> sqlx::Result<Vec<ChangeRow>> {
+pub async fn awaiting_decision<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    limit: i64,
+) -> sqlx::Result<Vec<ChangeRow>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM changes WHERE state = 'pending' OR (emergency = 1 AND review = 'pending') ORDER BY id DESC LIMIT ?"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(e).await?.iter().map(from_row).collect()
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(limit)
+        .fetch_all(e)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }

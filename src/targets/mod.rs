@@ -37,19 +37,27 @@ impl TargetPools {
             return Ok(None);
         }
         let write = lazy_pool(cfg.url.expose())?;
-        let read = if cfg.read_url.is_empty() { write.clone() } else { lazy_pool(cfg.read_url.expose())? };
+        let read = if cfg.read_url.is_empty() {
+            write.clone()
+        } else {
+            lazy_pool(cfg.read_url.expose())?
+        };
         Ok(Some(TargetPools { write, read }))
     }
 }
 
 impl Targets {
     pub fn from_config(c: &TargetsConfig) -> anyhow::Result<Targets> {
-        Ok(Targets { lhcconsole: TargetPools::lazy(&c.lhcconsole)? })
+        Ok(Targets {
+            lhcconsole: TargetPools::lazy(&c.lhcconsole)?,
+        })
     }
 
     /// The lhcconsole database, or the error saying it is not configured.
     pub fn lhcconsole(&self) -> Result<&TargetPools, OpError> {
-        self.lhcconsole.as_ref().ok_or(OpError::NotConfigured("lhcconsole"))
+        self.lhcconsole
+            .as_ref()
+            .ok_or(OpError::NotConfigured("lhcconsole"))
     }
 }
 
@@ -58,7 +66,10 @@ pub fn connection_lost(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
         // ER_CONNECTION_KILLED, ER_QUERY_INTERRUPTED, CR_SERVER_LOST, CR_SERVER_GONE_ERROR
-        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("1927" | "1317" | "2013" | "2006" | "70100")),
+        sqlx::Error::Database(d) => matches!(
+            d.code().as_deref(),
+            Some("1927" | "1317" | "2013" | "2006" | "70100")
+        ),
         _ => false,
     }
 }

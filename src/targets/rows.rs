@@ -27,8 +27,14 @@
 //!   and `EMPTY_STRING_IS_NULL`, and for every client character set.
 //!
 //! `TIMESTAMP` values are read and written in the session `time_zone`, as the server always
-//! does; reading and restoring with the same zone (the console's connections use the server
-//! default) reproduces them exactly unless that zone has a daylight-saving fold.
+//! does. sqlx sets `time_zone = '+00:00'` on every connection by default, so reads and undo
+//! scripts run through sqlx agree exactly; an undo script run elsewhere (e.g. in the `mysql`
+//! client) must first `SET time_zone = '+00:00'`.
+//!
+//! Generated (`VIRTUAL` / `STORED`) columns are read like any other, but [`Column`] does not
+//! mark them and the scripts assign them too: MariaDB in strict mode and MySQL reject that
+//! (the script fails loudly); non-strict MariaDB ignores the value with a warning and
+//! recomputes it from the restored columns.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -313,10 +319,7 @@ fn shortest_float(text: &str) -> String {
     let Ok(wide) = text.parse::<f64>() else {
         return text.to_string();
     };
-    #[allow(
-        clippy::cast_possible_truncation,
-        reason = "the value is a widened FLOAT, so the cast is exact"
-    )]
+    // The `as` cast: the value is a widened FLOAT, so the cast is exact.
     let value = wide as f32;
     if f64::from(value) != wide || !value.is_finite() {
         return text.to_string();
@@ -407,7 +410,7 @@ fn text_literal(s: &str) -> String {
 
 /// `true` for an even-length string of hex digits (possibly empty).
 fn is_hex(s: &str) -> bool {
-    s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// `true` for a plain numeric literal: `-?digits[.digits][e[+-]digits]`.
@@ -546,10 +549,7 @@ fn stored_float(s: &str) -> Option<f32> {
     if !wide.is_finite() || wide.abs() > f64::from(f32::MAX) {
         return None;
     }
-    #[allow(
-        clippy::cast_possible_truncation,
-        reason = "mirrors the server storing a DOUBLE into a FLOAT"
-    )]
+    // The `as` cast: mirrors the server storing a DOUBLE into a FLOAT.
     let value = wide as f32;
     Some(value)
 }
@@ -852,19 +852,20 @@ mod tests {
 
     #[test]
     fn digest_is_canonical_and_sensitive() {
-        let a = serde_json::json!({"b": 1, "a": "x"});
+        let a = serde_json::json!({"b": 1, "a": "x", "c": {"z": null, "y": "日"}});
+        let one = digest(std::slice::from_ref(&a));
+        // Keys sorted at every level, no whitespace, serde_json string escaping.
+        let canonical = r#"[{"a":"x","b":1,"c":{"y":"日","z":null}}]"#;
+        assert_eq!(one, hex::encode(Sha256::digest(canonical.as_bytes())));
         let mut map = serde_json::Map::new();
+        map.insert("c".into(), serde_json::json!({"y": "日", "z": null}));
         map.insert("a".into(), "x".into());
         map.insert("b".into(), 1.into());
-        let same = serde_json::Value::Object(map);
-        assert_eq!(digest(&[a.clone()]), digest(&[same]));
-        assert_eq!(digest(&[a.clone()]).len(), 64);
-        assert_ne!(
-            digest(&[a.clone()]),
-            digest(&[serde_json::json!({"b": 2, "a": "x"})])
-        );
-        assert_ne!(digest(&[a.clone()]), digest(&[a.clone(), a.clone()]));
-        assert_ne!(digest(&[]), digest(&[a]));
+        assert_eq!(one, digest(&[serde_json::Value::Object(map)]));
+        assert_eq!(one.len(), 64);
+        let b2 = serde_json::json!({"b": 2, "a": "x", "c": {"z": null, "y": "日"}});
+        assert_ne!(one, digest(&[b2]));
+        assert_ne!(one, digest(&[a.clone(), a]));
         // sha256("[]")
         assert_eq!(
             digest(&[]),

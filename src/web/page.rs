@@ -82,6 +82,8 @@ pub struct PageCtx {
     pub csrf: String,
     pub path: String,
     pub nav: Vec<NavGroup>,
+    /// Break-glass changes whose retroactive review is overdue (shown on every page).
+    pub overdue_reviews: usize,
 }
 
 impl PageCtx {
@@ -119,6 +121,7 @@ impl PageCtx {
             csrf,
             path: ctx.path.clone(),
             nav,
+            overdue_reviews: 0,
         }
     }
 
@@ -187,7 +190,11 @@ impl PageCtx {
 
     /// The label of an approval decision (`approve` / `reject`).
     pub fn decision_label(&self, decision: &str) -> &str {
-        self.catalog.t(if decision == "reject" { "decision.reject" } else { "decision.approve" })
+        self.catalog.t(if decision == "reject" {
+            "decision.reject"
+        } else {
+            "decision.approve"
+        })
     }
 
     pub fn org_label(&self, org: &crate::auth::Org) -> &str {
@@ -214,7 +221,15 @@ impl FromRequestParts<AppState> for PageCtx {
             .extensions
             .get::<RequestCtx>()
             .ok_or(AppError::Unauthenticated)?;
-        Ok(PageCtx::new(app, ctx))
+        let mut page = PageCtx::new(app, ctx);
+        if page.user.is_some() {
+            let now = crate::store::now_ms();
+            page.overdue_reviews =
+                crate::store::changes::overdue_reviews(app.store.pool(), None, now)
+                    .await?
+                    .len();
+        }
+        Ok(page)
     }
 }
 

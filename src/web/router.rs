@@ -64,8 +64,14 @@ pub fn routes() -> Vec<Route> {
         get("/changes/{id}", changes::pages::show_change),
         post("/changes/{id}/decide", changes::pages::decide_change_form),
         post("/changes/{id}/execute", changes::pages::execute_change_form),
-        post("/changes/{id}/withdraw", changes::pages::withdraw_change_form),
-        post("/changes/{id}/reconcile", changes::pages::reconcile_change_form),
+        post(
+            "/changes/{id}/withdraw",
+            changes::pages::withdraw_change_form,
+        ),
+        post(
+            "/changes/{id}/reconcile",
+            changes::pages::reconcile_change_form,
+        ),
         get("/changes/{id}/undo.sql", changes::pages::download_undo),
         get("/audit", audit::routes::show_audit),
         get("/fed", pages::show_fed),
@@ -82,12 +88,27 @@ pub fn routes() -> Vec<Route> {
         get("/api/v1/audit/verify", audit::routes::verify_audit),
         get("/api/v1/changes", changes::routes::list_changes_json),
         post("/api/v1/changes", changes::routes::submit_change),
-        post("/api/v1/changes/emergency", changes::routes::submit_emergency),
+        post(
+            "/api/v1/changes/emergency",
+            changes::routes::submit_emergency,
+        ),
         get("/api/v1/changes/{id}", changes::routes::show_change_json),
-        post("/api/v1/changes/{id}/approvals", changes::routes::decide_change),
-        post("/api/v1/changes/{id}/execute", changes::routes::execute_change),
-        post("/api/v1/changes/{id}/withdraw", changes::routes::withdraw_change),
-        post("/api/v1/changes/{id}/reconcile", changes::routes::reconcile_change),
+        post(
+            "/api/v1/changes/{id}/approvals",
+            changes::routes::decide_change,
+        ),
+        post(
+            "/api/v1/changes/{id}/execute",
+            changes::routes::execute_change,
+        ),
+        post(
+            "/api/v1/changes/{id}/withdraw",
+            changes::routes::withdraw_change,
+        ),
+        post(
+            "/api/v1/changes/{id}/reconcile",
+            changes::routes::reconcile_change,
+        ),
     ]
 }
 
