@@ -253,7 +253,7 @@ pub struct ChangeListItem {
 }
 
 impl ChangeListItem {
-    fn from(app: &AppState, c: &ChangeRow) -> ChangeListItem {
+    pub fn from(app: &AppState, c: &ChangeRow) -> ChangeListItem {
         ChangeListItem {
             id: c.id,
             subject: app

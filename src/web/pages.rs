@@ -27,6 +27,10 @@ pub struct DashboardPage {
     pub audit_head: String,
     pub recent: Vec<RecentEntry>,
     pub config_source: String,
+    /// Changes waiting for a decision from the viewer's org (all waiting ones for non-approvers).
+    pub awaiting: Vec<crate::changes::pages::ChangeListItem>,
+    /// Break-glass changes whose review is overdue.
+    pub overdue: Vec<crate::changes::pages::ChangeListItem>,
 }
 
 /// `GET /`.
@@ -51,7 +55,26 @@ pub async fn show_dashboard(
             subject: e.subject,
         })
         .collect();
+    let user = &id.user;
+    let awaiting = crate::store::changes::awaiting_decision(app.store.pool(), 50)
+        .await?
+        .into_iter()
+        .filter(|c| {
+            user.role != crate::auth::Role::Approver
+                || (c.requester != user.name
+                    && !c.approvals.iter().any(|a| a.by == user.name)
+                    && crate::changes::model::missing_orgs(c.level, &c.approvals, &c.preview.digest).contains(&user.org))
+        })
+        .map(|c| crate::changes::pages::ChangeListItem::from(&app, &c))
+        .collect();
+    let overdue = crate::store::changes::overdue_reviews(app.store.pool(), None, crate::store::now_ms())
+        .await?
+        .iter()
+        .map(|c| crate::changes::pages::ChangeListItem::from(&app, c))
+        .collect();
     Ok(render(&DashboardPage {
+        awaiting,
+        overdue,
         ctx,
         audit_entries,
         audit_head,
