@@ -28,6 +28,9 @@ pub struct App {
     pub operations: Registry,
     /// Connections to the external databases the operations change.
     pub targets: Targets,
+    /// Why the demo's sandbox target databases are unavailable, when they are (shown on the
+    /// pages that need them).
+    pub sandbox_note: Option<String>,
 }
 
 /// Shared handle to [`App`].
@@ -58,7 +61,16 @@ impl AppState {
             started: Instant::now(),
             operations: Registry::standard(),
             targets,
+            sandbox_note: None,
         })))
+    }
+
+    /// Records why the sandbox databases are unavailable (demo only; before the state is shared).
+    pub fn with_sandbox_note(mut self, note: String) -> AppState {
+        if let Some(app) = Arc::get_mut(&mut self.0) {
+            app.sandbox_note = Some(note);
+        }
+        self
     }
 
     pub fn session_policy(&self) -> SessionPolicy {

@@ -15,6 +15,16 @@ async fn demo_serves_login_and_every_seeded_user_can_log_in() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    /// Kills the demo if the test fails before stopping it.
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+    let guard = KillOnDrop(child.id());
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -95,6 +105,92 @@ async fn demo_serves_login_and_every_seeded_user_can_log_in() {
         );
     }
 
+    // The sandbox lhcconsole database carries a stuck mutex an operator can walk through G2.
+    assert!(
+        lines[2].starts_with("sandbox lhcconsole database: mysql://127.0.0.1:")
+            || lines[2].starts_with("sandbox lhcconsole database: mysql://root@127.0.0.1:"),
+        "{}",
+        lines[2]
+    );
+    let login = |name: &str| {
+        let (_, _, password) = logins.iter().find(|(n, _, _)| n == name).unwrap().clone();
+        let url = url.clone();
+        let name = name.to_string();
+        async move {
+            let client = reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap();
+            let page = client
+                .post(format!("{url}/login"))
+                .form(&[("username", name.as_str()), ("password", password.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let marker = "name=\"csrf_token\" value=\"";
+            let start = page.find(marker).unwrap() + marker.len();
+            let csrf = page[start..start + 64].to_string();
+            (client, csrf)
+        }
+    };
+    let (op, op_csrf) = login("op.zhang").await;
+    let page = op
+        .get(format!("{url}/mutex?service=order-service"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("发布中断后遗留的互斥记录"),
+        "the sandbox rows show: {page}"
+    );
+    let submitted: serde_json::Value = op
+        .post(format!("{url}/api/v1/changes"))
+        .header("x-csrf-token", &op_csrf)
+        .json(&serde_json::json!({"operation": "lhc.mutex.release", "params": {"service": "order-service"}, "reason": "demo"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(submitted["preview"]["count"], 2, "{submitted}");
+    let id = submitted["id"].as_i64().unwrap();
+    let (prod, prod_csrf) = login("appr.product").await;
+    let approved: serde_json::Value = prod
+        .post(format!("{url}/api/v1/changes/{id}/approvals"))
+        .header("x-csrf-token", &prod_csrf)
+        .json(&serde_json::json!({"decision": "approve", "comment": "ok"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(approved["state"], "approved");
+    let executed: serde_json::Value = op
+        .post(format!("{url}/api/v1/changes/{id}/execute"))
+        .header("x-csrf-token", &op_csrf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            executed["state"].as_str(),
+            executed["outcome"]["affected"].as_i64()
+        ),
+        (Some("executed"), Some(2)),
+        "{executed}"
+    );
+
     // The start was audited: the seeded users, then the configuration it runs with.
     let client = reqwest::Client::builder()
         .cookie_store(true)
@@ -128,7 +224,7 @@ async fn demo_serves_login_and_every_seeded_user_can_log_in() {
     assert!(actions.contains(&"config.loaded"), "{actions:?}");
     assert_eq!(
         actions.iter().filter(|a| **a == "auth.login").count(),
-        logins.len() + 1
+        logins.len() + 3
     );
 
     let pid = child.id().to_string();
@@ -140,6 +236,7 @@ async fn demo_serves_login_and_every_seeded_user_can_log_in() {
             .success()
     );
     let status = child.wait().unwrap();
+    std::mem::forget(guard); // exited: its pid may be reused
     assert!(status.success(), "demo exits cleanly on SIGTERM: {status}");
     assert!(
         !std::path::Path::new(&store_dir).exists(),

@@ -103,6 +103,8 @@ pub struct LookupPage {
     pub count: usize,
     /// A lookup problem to show (nothing found, target unreachable).
     pub problem: Option<String>,
+    /// Why the demo sandbox database is unavailable, if it is.
+    pub sandbox_note: Option<String>,
     pub may_request: bool,
     pub may_break_glass: bool,
 }
@@ -153,6 +155,7 @@ async fn lookup(
         tables: Vec::new(),
         count: 0,
         problem: None,
+        sandbox_note: app.sandbox_note.clone(),
     };
     if page.configured && !query.is_empty() {
         let op = app.operations.get(operation).ok_or(AppError::NotFound)?;

@@ -6,6 +6,26 @@ pub mod mariadb;
 
 /// The sandbox's lhcconsole schema (also used by the tests).
 pub const LHCCONSOLE_SCHEMA: &str = include_str!("lhcconsole.sql");
+/// The sandbox's lhcconsole data: a stuck mutex and a running plan.
+pub const LHCCONSOLE_SEED: &str = include_str!("lhcconsole_seed.sql");
+
+/// Starts a throw-away MariaDB with a seeded lhcconsole database; returns the server (kept
+/// alive by the caller) and the database URL, or why the sandbox database is unavailable.
+pub async fn sandbox_lhcconsole() -> Result<(mariadb::MariaDb, String), String> {
+    let server = mariadb::MariaDb::start_ephemeral().await?;
+    let url = server.create_database("lhcconsole").await?;
+    let pool = sqlx::MySqlPool::connect(&url)
+        .await
+        .map_err(|e| format!("connecting to the sandbox database: {e}"))?;
+    for (what, sql) in [("schema", LHCCONSOLE_SCHEMA), ("data", LHCCONSOLE_SEED)] {
+        sqlx::raw_sql(sql)
+            .execute(&pool)
+            .await
+            .map_err(|e| format!("loading the sandbox {what}: {e}"))?;
+    }
+    pool.close().await;
+    Ok((server, url))
+}
 
 use std::net::SocketAddr;
 
@@ -80,13 +100,27 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     ));
     crate::telemetry::init(&config.log);
 
+    let sandbox = sandbox_lhcconsole().await;
+    if let Ok((_, url)) = &sandbox {
+        config.targets.lhcconsole.url = Dsn(url.clone());
+    }
     let store = Store::open_migrated(&config.store.url).await?;
     let logins = seed_users(&store).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
         format!("cannot listen on {listen} (in use? choose another with `lhc-ops demo --listen 127.0.0.1:PORT`)")
     })?;
     let url = format!("http://{}/", listener.local_addr()?);
-    let state = AppState::new(config, ConfigSource::Defaults, store)?;
+    let mut state = AppState::new(config, ConfigSource::Defaults, store)?;
+    let sandbox_line = match &sandbox {
+        Ok((_, url)) => format!(
+            "sandbox lhcconsole database: {url} (a stuck mutex for order-service, a RUNNING plan shuang_202103261537288405)"
+        ),
+        Err(why) => {
+            let note = format!("the demo's sandbox lhcconsole database is unavailable: {why}");
+            state = state.with_sandbox_note(note.clone());
+            note
+        }
+    };
     crate::cli::record_config_loaded(&state).await?;
 
     println!("LHC 运维控制台 demo — {url}");
@@ -94,6 +128,7 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
         "temporary store: {} (deleted on exit)",
         dir.path().display()
     );
+    println!("{sandbox_line}");
     println!();
     println!(
         "{:<15} {:<9} {:<9} {:<17} note",
@@ -108,5 +143,7 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     }
     println!();
     println!("Press Ctrl-C to stop.");
-    crate::cli::serve_on(listener, state).await
+    let served = crate::cli::serve_on(listener, state).await;
+    drop(sandbox); // stops the sandbox mariadbd
+    served
 }

@@ -63,15 +63,21 @@ pub async fn show_dashboard(
             user.role != crate::auth::Role::Approver
                 || (c.requester != user.name
                     && !c.approvals.iter().any(|a| a.by == user.name)
-                    && crate::changes::model::missing_orgs(c.level, &c.approvals, &c.preview.digest).contains(&user.org))
+                    && crate::changes::model::missing_orgs(
+                        c.level,
+                        &c.approvals,
+                        &c.preview.digest,
+                    )
+                    .contains(&user.org))
         })
         .map(|c| crate::changes::pages::ChangeListItem::from(&app, &c))
         .collect();
-    let overdue = crate::store::changes::overdue_reviews(app.store.pool(), None, crate::store::now_ms())
-        .await?
-        .iter()
-        .map(|c| crate::changes::pages::ChangeListItem::from(&app, c))
-        .collect();
+    let overdue =
+        crate::store::changes::overdue_reviews(app.store.pool(), None, crate::store::now_ms())
+            .await?
+            .iter()
+            .map(|c| crate::changes::pages::ChangeListItem::from(&app, c))
+            .collect();
     Ok(render(&DashboardPage {
         awaiting,
         overdue,
