@@ -526,6 +526,10 @@ async fn operational_endpoints() {
         "{metrics}"
     );
     assert!(metrics.contains("lhc_ops_audit_entries 5"), "{metrics}");
+    assert!(
+        metrics.contains("lhc_ops_change_requests{state=\"pending\"} 0"),
+        "{metrics}"
+    );
     let htmx = app.get("/static/vendor/htmx-2.0.11.min.js", None).await;
     assert_eq!(htmx.status(), StatusCode::OK);
     assert_eq!(

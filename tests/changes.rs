@@ -1089,15 +1089,25 @@ async fn pages_walk_the_g2_flow_without_javascript() {
         page.contains("id=\"execute\""),
         "requester sees execute once approved"
     );
-    let resp = env
-        .app
-        .post_form(
-            &format!("{location}/execute"),
-            Some(&op),
-            &[("csrf_token", &op.csrf)],
-        )
-        .await;
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    // htmx posts get the change block back, not a redirect.
+    let req = Request::post(format!("{location}/execute"))
+        .header(header::COOKIE, &op.cookie)
+        .header("hx-request", "true")
+        .header("x-csrf-token", &op.csrf)
+        .body(Body::empty())
+        .unwrap();
+    let resp = env.app.send(req).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let fragment = support::body_text(resp).await;
+    assert!(
+        fragment.contains("id=\"outcome\"") && !fragment.contains("<html"),
+        "{fragment}"
+    );
+    let metrics = support::body_text(env.app.get("/metrics", None).await).await;
+    assert!(
+        metrics.contains("lhc_ops_change_requests{state=\"executed\"} 1"),
+        "{metrics}"
+    );
     let page = support::body_text(env.app.get(&location, Some(&op)).await).await;
     assert!(
         page.contains("id=\"outcome\"") && page.contains("undo.sql"),

@@ -408,3 +408,12 @@ pub async fn awaiting_decision<'c, E: Executor<'c, Database = Any>>(
         .map(from_row)
         .collect()
 }
+
+/// How many changes are in each state (for `/metrics`).
+pub async fn count_by_state<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT state, COUNT(*) FROM changes GROUP BY state ORDER BY state")
+        .fetch_all(e)
+        .await
+}

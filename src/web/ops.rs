@@ -56,6 +56,21 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
             out.push_str("# HELP lhc_ops_store_up Whether the console's store answered.\n# TYPE lhc_ops_store_up gauge\nlhc_ops_store_up 0\n");
         }
     }
+    if let Ok(by_state) = crate::store::changes::count_by_state(app.store.pool()).await {
+        out.push_str("# HELP lhc_ops_change_requests Change requests by state.\n# TYPE lhc_ops_change_requests gauge\n");
+        for state in crate::changes::model::State::ALL {
+            let n = by_state
+                .iter()
+                .find(|(s, _)| s == state.as_str())
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "lhc_ops_change_requests{{state=\"{}\"}} {n}",
+                state.as_str()
+            );
+        }
+    }
     let mut resp = out.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
