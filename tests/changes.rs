@@ -1094,7 +1094,8 @@ async fn pages_walk_the_g2_flow_without_javascript() {
         .header(header::COOKIE, &op.cookie)
         .header("hx-request", "true")
         .header("x-csrf-token", &op.csrf)
-        .body(Body::empty())
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("csrf_token={}", op.csrf)))
         .unwrap();
     let resp = env.app.send(req).await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -1115,4 +1116,231 @@ async fn pages_walk_the_g2_flow_without_javascript() {
     );
     let list = support::body_text(env.app.get("/changes?state=executed", Some(&op)).await).await;
     assert!(list.contains(&location), "{list}");
+}
+
+#[tokio::test]
+async fn withdraw_is_for_the_requester_while_pending() {
+    let env = Env::new().await;
+    env.sql(SEED_MUTEX).await;
+    let (_, c) = env
+        .submit(
+            "op",
+            "lhc.mutex.release",
+            json!({"service": "order-service"}),
+        )
+        .await;
+    let id = id_of(&c);
+    let path = format!("/api/v1/changes/{id}/withdraw");
+    let (status, e) = env.call("op2", "POST", &path, None).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not_requester"))
+    );
+    let (status, c) = env.call("op", "POST", &path, None).await;
+    assert_eq!(
+        (status, c["state"].as_str()),
+        (StatusCode::OK, Some("withdrawn"))
+    );
+    let (status, e) = env.call("op", "POST", &path, None).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_pending"))
+    );
+    let (status, e) = env.approve("prod", id).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_pending"))
+    );
+    assert!(
+        env.actions(id)
+            .await
+            .contains(&"change.withdrawn".to_string())
+    );
+}
+
+/// Wraps the mutex release but reports one row more than it deleted.
+struct MiscountingRelease;
+
+#[async_trait::async_trait]
+impl lhc_ops::ops::SqlChange for MiscountingRelease {
+    async fn read(
+        &self,
+        conn: &mut sqlx::MySqlConnection,
+        params: &Value,
+        lock: bool,
+    ) -> sqlx::Result<Vec<lhc_ops::targets::lhcconsole::Rows>> {
+        lhc_ops::ops::mutex_release::MutexRelease
+            .read(conn, params, lock)
+            .await
+    }
+    async fn apply(
+        &self,
+        conn: &mut sqlx::MySqlConnection,
+        params: &Value,
+        snapshot: &[lhc_ops::targets::lhcconsole::Rows],
+    ) -> sqlx::Result<u64> {
+        Ok(lhc_ops::ops::mutex_release::MutexRelease
+            .apply(conn, params, snapshot)
+            .await?
+            + 1)
+    }
+    fn undo(&self, snapshot: &[lhc_ops::targets::lhcconsole::Rows]) -> String {
+        lhc_ops::ops::mutex_release::MutexRelease.undo(snapshot)
+    }
+}
+
+struct NoBackup;
+
+#[async_trait::async_trait]
+impl lhc_ops::changes::operation::Backup for NoBackup {
+    async fn save(&self, _: &Value, _: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+struct FailingBackup;
+
+#[async_trait::async_trait]
+impl lhc_ops::changes::operation::Backup for FailingBackup {
+    async fn save(&self, _: &Value, _: &str) -> anyhow::Result<()> {
+        anyhow::bail!("store unavailable")
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_affected_count_or_a_failed_backup_rolls_back() {
+    use lhc_ops::changes::operation::OpError;
+    let env = Env::new().await;
+    env.sql(SEED_MUTEX).await;
+    let pools = env.app.state.targets.lhcconsole().unwrap().clone();
+    let params = json!({"service": "order-service"});
+    let preview = lhc_ops::ops::preview_sql(&MiscountingRelease, &pools, &params)
+        .await
+        .unwrap();
+    let err = lhc_ops::ops::execute_sql(&MiscountingRelease, &pools, &params, &preview, &NoBackup)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpError::CountMismatch {
+                expected: 3,
+                got: 4
+            }
+        ),
+        "{err}"
+    );
+    let err = lhc_ops::ops::execute_sql(
+        &lhc_ops::ops::mutex_release::MutexRelease,
+        &pools,
+        &params,
+        &preview,
+        &FailingBackup,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, OpError::Backup(_)), "{err}");
+    assert_eq!(
+        env.count("ref_resource = 'order-service' AND ref_res_type = 'MULTI_CONTAINER_SERVICE'")
+            .await,
+        3,
+        "both rolled back"
+    );
+}
+
+#[tokio::test]
+async fn g3_execution_from_the_page_needs_the_typed_confirmation() {
+    let env = Env::with(|c| {
+        c.policy
+            .levels
+            .insert("lhc.mutex.release".into(), "G3".into());
+    })
+    .await;
+    env.sql(SEED_MUTEX).await;
+    let (_, c) = env
+        .submit(
+            "op",
+            "lhc.mutex.release",
+            json!({"service": "order-service"}),
+        )
+        .await;
+    let id = id_of(&c);
+    env.approve("prod", id).await;
+    env.approve("cust", id).await;
+    let op = env.app.login("op").await;
+    let page = support::body_text(env.app.get(&format!("/changes/{id}"), Some(&op)).await).await;
+    assert!(
+        page.contains("id=\"confirm\""),
+        "G3 asks for a typed confirmation"
+    );
+    let resp = env
+        .app
+        .post_form(
+            &format!("/changes/{id}/execute"),
+            Some(&op),
+            &[("csrf_token", &op.csrf), ("confirm", "order")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        support::body_text(resp)
+            .await
+            .contains("confirmation_mismatch")
+    );
+    let resp = env
+        .app
+        .post_form(
+            &format!("/changes/{id}/execute"),
+            Some(&op),
+            &[("csrf_token", &op.csrf), ("confirm", "order-service")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        env.count("ref_resource = 'order-service' AND ref_res_type = 'MULTI_CONTAINER_SERVICE'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn break_glass_from_the_page() {
+    let env = Env::new().await;
+    env.sql(SEED_MUTEX).await;
+    let op = env.app.login("op").await;
+    let page =
+        support::body_text(env.app.get("/mutex?service=order-service", Some(&op)).await).await;
+    assert!(
+        page.contains("id=\"break-glass\""),
+        "operators with the flag see break-glass"
+    );
+    let op2 = env.app.login("op2").await;
+    let page = support::body_text(
+        env.app
+            .get("/mutex?service=order-service", Some(&op2))
+            .await,
+    )
+    .await;
+    assert!(!page.contains("id=\"break-glass\""), "others do not");
+    let fields = [
+        ("csrf_token", op.csrf.as_str()),
+        ("operation", "lhc.mutex.release"),
+        ("service", "order-service"),
+        ("reason", "阻塞生产发布"),
+        ("incident", "INC-42"),
+    ];
+    let resp = env
+        .app
+        .post_form("/changes/emergency", Some(&op), &fields)
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let location = resp.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let page = support::body_text(env.app.get(&location, Some(&op)).await).await;
+    assert!(
+        page.contains("INC-42") && page.contains("data-state=\"executed\""),
+        "{page}"
+    );
 }

@@ -504,7 +504,39 @@ macro_rules! change_action {
     };
 }
 
-change_action!(execute_change_form, engine::execute);
+#[derive(Debug, Default, Deserialize)]
+pub struct ExecuteForm {
+    /// For G3: the subject typed again (DESIGN §10).
+    #[serde(default)]
+    pub confirm: String,
+}
+
+/// `POST /changes/{id}/execute`; a G3 change needs its subject typed as confirmation.
+pub async fn execute_change_form(
+    State(app): State<AppState>,
+    Authenticated(who): Authenticated,
+    ctx: PageCtx,
+    axum::Extension(req): axum::Extension<crate::web::context::RequestCtx>,
+    Path(id): Path<i64>,
+    Form(f): Form<ExecuteForm>,
+) -> AppResult<Response> {
+    let change = engine::get(&app, id).await?;
+    if change.level == super::policy::Level::G3 {
+        let subject = app
+            .operations
+            .get(&change.operation)
+            .map(|op| op.subject(&change.params))
+            .unwrap_or_default();
+        if f.confirm != subject {
+            return Err(AppError::bad_request(
+                "confirmation_mismatch",
+                format!("G3: type `{subject}` exactly to confirm the execution"),
+            ));
+        }
+    }
+    let c = engine::execute(&app, &who.user, id).await?;
+    after_action(&app, ctx, &req, c)
+}
 change_action!(withdraw_change_form, engine::withdraw);
 change_action!(reconcile_change_form, engine::reconcile);
 
