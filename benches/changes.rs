@@ -344,7 +344,7 @@ impl MutexRow {
         } else {
             format!("'ws-prod-{}'", n % 4)
         };
-        let lease = if n % 5 == 0 {
+        let lease = if n.is_multiple_of(5) {
             "NULL".to_string()
         } else {
             format!("{}.{:03}", 30 + n % 600, n % 1000)

@@ -178,16 +178,8 @@ pub async fn submit(
     load(&app.store, id).await
 }
 
-/// `POST /api/v1/changes/{id}/approvals`: an approval, a rejection, or (for break-glass changes)
-/// the retroactive review.
-pub async fn decide(
-    app: &App,
-    user: &User,
-    id: i64,
-    decision: Decision,
-    comment: &str,
-) -> AppResult<ChangeRow> {
-    let change = get(app, id).await?;
+/// Whether `user` may decide on `change`, as the API error.
+fn check_decider(user: &User, change: &ChangeRow) -> AppResult<()> {
     let review = change
         .emergency
         .then_some(change.review.unwrap_or(Review::Pending));
@@ -212,7 +204,19 @@ pub async fn decide(
             code: "not_pending",
             message: format!("the change is {s}; only pending changes take decisions"),
         },
-    })?;
+    })
+}
+
+/// `POST /api/v1/changes/{id}/approvals`: an approval, a rejection, or (for break-glass changes)
+/// the retroactive review.
+pub async fn decide(
+    app: &App,
+    user: &User,
+    id: i64,
+    decision: Decision,
+    comment: &str,
+) -> AppResult<ChangeRow> {
+    check_decider(user, &get(app, id).await?)?;
     let comment = comment.trim();
     if decision == Decision::Reject && comment.is_empty() {
         return Err(AppError::bad_request(
@@ -234,12 +238,19 @@ pub async fn decide(
         comment: comment.to_string(),
         at_ms: now,
         at: crate::store::format_ms(now),
-        digest: change.preview.digest.clone(),
+        digest: String::new(),
     };
     let mut tx = app.store.begin().await?;
     // Decisions on one change are serialised by a row lock, so two approvers deciding at the
     // same moment both see each other's decision in the tally.
     repo::lock(&mut tx, id).await?;
+    // Re-checked under the lock: the change may have moved on since it was read.
+    let change = repo::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    check_decider(user, &change)?;
+    let approval = Approval {
+        digest: change.preview.digest.clone(),
+        ..approval
+    };
     if !repo::insert_approval(&mut tx, id, &approval).await? {
         return Err(AppError::Conflict {
             code: "already_decided",

@@ -140,11 +140,9 @@ pub async fn list_changes_json(
     _: Authenticated,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Response> {
-    let items: Vec<Value> = crate::store::changes::list(app.store.pool(), &q.filter()?)
-        .await?
-        .iter()
-        .map(change_json)
-        .collect();
+    let listed = crate::store::changes::list(app.store.pool(), &q.filter()?).await?;
+    let changes = crate::store::changes::with_approvals(app.store.pool(), listed).await?;
+    let items: Vec<Value> = changes.iter().map(change_json).collect();
     Ok(axum::Json(json!({"items": items})).into_response())
 }
 

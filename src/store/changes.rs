@@ -417,3 +417,14 @@ pub async fn count_by_state<'c, E: Executor<'c, Database = Any>>(
         .fetch_all(e)
         .await
 }
+
+/// Loads the approvals of listed changes (lists are read without them).
+pub async fn with_approvals(
+    pool: &sqlx::AnyPool,
+    mut changes: Vec<ChangeRow>,
+) -> sqlx::Result<Vec<ChangeRow>> {
+    for c in &mut changes {
+        c.approvals = approvals(pool, c.id).await?;
+    }
+    Ok(changes)
+}

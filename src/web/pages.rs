@@ -56,7 +56,8 @@ pub async fn show_dashboard(
         })
         .collect();
     let user = &id.user;
-    let awaiting = crate::store::changes::awaiting_decision(app.store.pool(), 50)
+    let waiting = crate::store::changes::awaiting_decision(app.store.pool(), 50).await?;
+    let awaiting = crate::store::changes::with_approvals(app.store.pool(), waiting)
         .await?
         .into_iter()
         .filter(|c| {
