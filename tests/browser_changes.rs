@@ -3,51 +3,11 @@
 
 mod support;
 
-use std::time::Duration;
-
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use lhc_ops::auth::{Org, Role};
 use lhc_ops::config::{Config, Dsn};
-use support::browser::Browser;
+use support::browser::{Browser, screenshot, submit_login, wait_for};
 use support::{Backend, PASSWORD, TestApp, mariadb};
-
-async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-}
-
-async fn log_in(c: &Client, base: &str, name: &str) {
-    c.goto(&format!("{base}/login")).await.unwrap();
-    c.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(name)
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for(c, "#dashboard-title").await;
-}
-
-async fn screenshot(c: &Client, name: &str) {
-    if let Ok(dir) = std::env::var("LHC_OPS_SCREENSHOTS") {
-        let png = c.screenshot().await.unwrap();
-        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_requests_approver_approves_operator_executes() {
@@ -71,7 +31,8 @@ async fn operator_requests_approver_approves_operator_executes() {
     let (op, approver) = (browser.session().await, browser.session().await);
 
     // The operator looks the service up and requests the release.
-    log_in(&op, &base, "op.zhang").await;
+    submit_login(&op, &base, "op.zhang", PASSWORD).await;
+    wait_for(&op, "#dashboard-title").await;
     op.goto(&format!("{base}/mutex")).await.unwrap();
     op.find(Locator::Css("input[name='service']"))
         .await
@@ -117,7 +78,8 @@ async fn operator_requests_approver_approves_operator_executes() {
     let change_url = op.current_url().await.unwrap().to_string();
 
     // The approver, in a second browser session, approves (htmx swaps the change in place).
-    log_in(&approver, &base, "appr.product").await;
+    submit_login(&approver, &base, "appr.product", PASSWORD).await;
+    wait_for(&approver, "#dashboard-title").await;
     assert!(
         wait_for(&approver, "#awaiting")
             .await

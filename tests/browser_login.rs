@@ -5,51 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use lhc_ops::auth::{Org, Role};
-use support::browser::Browser;
+use support::browser::{Browser, screenshot, submit_login, wait_for};
 use support::{Backend, PASSWORD, TestApp};
-
-async fn text_of(c: &Client, css: &str) -> String {
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn log_in(c: &Client, base: &str, name: &str, password: &str) {
-    c.goto(&format!("{base}/login")).await.unwrap();
-    c.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(name)
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    c.find(Locator::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-/// Saves a screenshot when `LHC_OPS_SCREENSHOTS` names a folder (for looking at the pages).
-async fn screenshot(c: &Client, name: &str) {
-    if let Ok(dir) = std::env::var("LHC_OPS_SCREENSHOTS") {
-        let png = c.screenshot().await.unwrap();
-        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_logs_in_sees_chinese_dashboard_switches_to_english_and_logs_out() {
@@ -59,9 +18,19 @@ async fn operator_logs_in_sees_chinese_dashboard_switches_to_english_and_logs_ou
     let browser = Browser::start().await;
     let c = browser.session().await;
 
-    log_in(&c, &base, "op.zhang", PASSWORD).await;
-    assert_eq!(text_of(&c, "#dashboard-title").await, "运维总览");
-    assert!(text_of(&c, "#whoami").await.contains("驻场运维"));
+    submit_login(&c, &base, "op.zhang", PASSWORD).await;
+    assert_eq!(
+        wait_for(&c, "#dashboard-title").await.text().await.unwrap(),
+        "运维总览"
+    );
+    assert!(
+        wait_for(&c, "#whoami")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("驻场运维")
+    );
     let html = c.source().await.unwrap();
     assert!(html.contains("lang=\"zh-CN\""));
     screenshot(&c, "dashboard-zh").await;
@@ -78,12 +47,12 @@ async fn operator_logs_in_sees_chinese_dashboard_switches_to_english_and_logs_ou
         .await
         .unwrap();
     assert_eq!(
-        text_of(&c, "#dashboard-title").await,
+        wait_for(&c, "#dashboard-title").await.text().await.unwrap(),
         "Operations dashboard"
     );
     // The choice is remembered on the next page.
     c.goto(&format!("{base}/audit")).await.unwrap();
-    assert_eq!(text_of(&c, "h1").await, "Audit log");
+    assert_eq!(wait_for(&c, "h1").await.text().await.unwrap(), "Audit log");
     screenshot(&c, "audit-en").await;
 
     c.find(Locator::Id("logout"))
@@ -137,8 +106,11 @@ async fn wrong_password_shows_an_error_and_is_audited() {
     let browser = Browser::start().await;
     let c = browser.session().await;
 
-    log_in(&c, &base, "op.li", "not-the-password").await;
-    assert_eq!(text_of(&c, "#login-error").await, "用户名或密码错误。");
+    submit_login(&c, &base, "op.li", "not-the-password").await;
+    assert_eq!(
+        wait_for(&c, "#login-error").await.text().await.unwrap(),
+        "用户名或密码错误。"
+    );
     screenshot(&c, "login-error").await;
     assert_eq!(
         c.find(Locator::Id("username"))
@@ -164,7 +136,10 @@ async fn wrong_password_shows_an_error_and_is_audited() {
     assert_eq!(failed[0].subject, "op.li");
 
     // The right password still works afterwards.
-    log_in(&c, &base, "op.li", PASSWORD).await;
-    assert_eq!(text_of(&c, "#dashboard-title").await, "运维总览");
+    submit_login(&c, &base, "op.li", PASSWORD).await;
+    assert_eq!(
+        wait_for(&c, "#dashboard-title").await.text().await.unwrap(),
+        "运维总览"
+    );
     c.close().await.unwrap();
 }

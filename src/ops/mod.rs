@@ -9,9 +9,11 @@ use serde_json::Value;
 use sqlx::Connection;
 use sqlx::mysql::MySqlConnection;
 
-use crate::changes::operation::{Backup, OpError, Outcome, Preview, PreviewTable, Reconciliation};
+use crate::changes::operation::{
+    Backup, OpError, Operation, Outcome, Preview, PreviewTable, Reconciliation,
+};
 use crate::targets::lhcconsole::Rows;
-use crate::targets::{TargetPools, connection_lost, rows};
+use crate::targets::{TargetPools, Targets, connection_lost, rows};
 
 /// A change to a MySQL target described by what it reads and what it applies.
 #[async_trait]
@@ -174,4 +176,65 @@ pub fn string_param(params: &Value, key: &str, allowed: &[&str]) -> Result<Strin
         return Err(format!("`{key}` is longer than 255 characters"));
     }
     Ok(v.to_string())
+}
+
+/// An operation on the lhcconsole database with one string parameter: everything but its SQL
+/// is the same, so [`Operation`] is implemented once for all of them.
+pub trait LhcConsoleOperation: SqlChange {
+    /// The PINNED operation id.
+    const ID: &'static str;
+    /// The one parameter, e.g. `service`.
+    const PARAM: &'static str;
+    /// Why a preview found nothing to change for `value`.
+    fn nothing_to_change(value: &str) -> String;
+}
+
+/// The value of an operation's single string parameter.
+pub fn param(params: &Value, key: &str) -> String {
+    params[key].as_str().unwrap_or_default().to_string()
+}
+
+#[async_trait]
+impl<T: LhcConsoleOperation> Operation for T {
+    fn id(&self) -> &'static str {
+        T::ID
+    }
+
+    fn validate(&self, params: &Value) -> Result<Value, String> {
+        Ok(serde_json::json!({ T::PARAM: string_param(params, T::PARAM, &[T::PARAM])? }))
+    }
+
+    fn subject(&self, params: &Value) -> String {
+        param(params, T::PARAM)
+    }
+
+    async fn preview(&self, targets: &Targets, params: &Value) -> Result<Preview, OpError> {
+        let p = preview_sql(self, targets.lhcconsole()?, params).await?;
+        if p.count == 0 {
+            return Err(OpError::NothingToChange(T::nothing_to_change(&param(
+                params,
+                T::PARAM,
+            ))));
+        }
+        Ok(p)
+    }
+
+    async fn execute(
+        &self,
+        targets: &Targets,
+        params: &Value,
+        approved: &Preview,
+        backup: &dyn Backup,
+    ) -> Result<Outcome, OpError> {
+        execute_sql(self, targets.lhcconsole()?, params, approved, backup).await
+    }
+
+    async fn reconcile(
+        &self,
+        targets: &Targets,
+        params: &Value,
+        approved: &Preview,
+    ) -> Result<Reconciliation, OpError> {
+        reconcile_sql(self, targets.lhcconsole()?, params, approved).await
+    }
 }

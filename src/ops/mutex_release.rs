@@ -2,19 +2,14 @@
 //! cannot be cancelled, delete the application service's rows of `lks_res_deploy_mutex`.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::mysql::MySqlConnection;
 
-use super::SqlChange;
-use crate::changes::operation::{Backup, OpError, Operation, Outcome, Preview, Reconciliation};
+use super::{LhcConsoleOperation, SqlChange, param};
 use crate::targets::lhcconsole::{self, Rows};
-use crate::targets::{Targets, rows};
+use crate::targets::rows;
 
 pub struct MutexRelease;
-
-fn service(params: &Value) -> String {
-    params["service"].as_str().unwrap_or_default().to_string()
-}
 
 #[async_trait]
 impl SqlChange for MutexRelease {
@@ -25,7 +20,7 @@ impl SqlChange for MutexRelease {
         lock: bool,
     ) -> sqlx::Result<Vec<Rows>> {
         Ok(vec![
-            lhcconsole::read_mutex(conn, &service(params), lock).await?,
+            lhcconsole::read_mutex(conn, &param(params, Self::PARAM), lock).await?,
         ])
     }
 
@@ -35,7 +30,7 @@ impl SqlChange for MutexRelease {
         params: &Value,
         snapshot: &[Rows],
     ) -> sqlx::Result<u64> {
-        lhcconsole::delete_mutex(conn, &service(params), &snapshot[0]).await
+        lhcconsole::delete_mutex(conn, &param(params, Self::PARAM), &snapshot[0]).await
     }
 
     fn undo(&self, snapshot: &[Rows]) -> String {
@@ -54,47 +49,13 @@ impl SqlChange for MutexRelease {
     }
 }
 
-#[async_trait]
-impl Operation for MutexRelease {
-    fn id(&self) -> &'static str {
-        "lhc.mutex.release"
-    }
+impl LhcConsoleOperation for MutexRelease {
+    const ID: &'static str = "lhc.mutex.release";
+    const PARAM: &'static str = "service";
 
-    fn validate(&self, params: &Value) -> Result<Value, String> {
-        Ok(json!({"service": super::string_param(params, "service", &["service"])?}))
-    }
-
-    fn subject(&self, params: &Value) -> String {
-        service(params)
-    }
-
-    async fn preview(&self, targets: &Targets, params: &Value) -> Result<Preview, OpError> {
-        let p = super::preview_sql(self, targets.lhcconsole()?, params).await?;
-        if p.count == 0 {
-            return Err(OpError::NothingToChange(format!(
-                "no rows in lks_res_deploy_mutex for application service `{}` (ref_res_type MULTI_CONTAINER_SERVICE)",
-                service(params)
-            )));
-        }
-        Ok(p)
-    }
-
-    async fn execute(
-        &self,
-        targets: &Targets,
-        params: &Value,
-        approved: &Preview,
-        backup: &dyn Backup,
-    ) -> Result<Outcome, OpError> {
-        super::execute_sql(self, targets.lhcconsole()?, params, approved, backup).await
-    }
-
-    async fn reconcile(
-        &self,
-        targets: &Targets,
-        params: &Value,
-        approved: &Preview,
-    ) -> Result<Reconciliation, OpError> {
-        super::reconcile_sql(self, targets.lhcconsole()?, params, approved).await
+    fn nothing_to_change(value: &str) -> String {
+        format!(
+            "no rows in lks_res_deploy_mutex for application service `{value}` (ref_res_type MULTI_CONTAINER_SERVICE)"
+        )
     }
 }

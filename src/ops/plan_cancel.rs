@@ -3,22 +3,14 @@
 //! transaction.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::mysql::MySqlConnection;
 
-use super::SqlChange;
-use crate::changes::operation::{Backup, OpError, Operation, Outcome, Preview, Reconciliation};
+use super::{LhcConsoleOperation, SqlChange, param};
 use crate::targets::lhcconsole::{self, Rows};
-use crate::targets::{Targets, rows};
+use crate::targets::rows;
 
 pub struct PlanCancel;
-
-fn time_series_id(params: &Value) -> String {
-    params["time_series_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
 
 #[async_trait]
 impl SqlChange for PlanCancel {
@@ -28,7 +20,8 @@ impl SqlChange for PlanCancel {
         params: &Value,
         lock: bool,
     ) -> sqlx::Result<Vec<Rows>> {
-        let (plan, services) = lhcconsole::read_plan(conn, &time_series_id(params), lock).await?;
+        let (plan, services) =
+            lhcconsole::read_plan(conn, &param(params, Self::PARAM), lock).await?;
         Ok(vec![plan, services])
     }
 
@@ -38,9 +31,13 @@ impl SqlChange for PlanCancel {
         params: &Value,
         snapshot: &[Rows],
     ) -> sqlx::Result<u64> {
-        let (p, s) =
-            lhcconsole::cancel_plan(conn, &time_series_id(params), &snapshot[0], &snapshot[1])
-                .await?;
+        let (p, s) = lhcconsole::cancel_plan(
+            conn,
+            &param(params, Self::PARAM),
+            &snapshot[0],
+            &snapshot[1],
+        )
+        .await?;
         Ok(p + s)
     }
 
@@ -64,49 +61,13 @@ impl SqlChange for PlanCancel {
     }
 }
 
-#[async_trait]
-impl Operation for PlanCancel {
-    fn id(&self) -> &'static str {
-        "lhc.plan.cancel"
-    }
+impl LhcConsoleOperation for PlanCancel {
+    const ID: &'static str = "lhc.plan.cancel";
+    const PARAM: &'static str = "time_series_id";
 
-    fn validate(&self, params: &Value) -> Result<Value, String> {
-        Ok(
-            json!({"time_series_id": super::string_param(params, "time_series_id", &["time_series_id"])?}),
+    fn nothing_to_change(value: &str) -> String {
+        format!(
+            "no ldc_plan / ldc_service rows to cancel for time_series_id `{value}` (missing, or already CANCELED)"
         )
-    }
-
-    fn subject(&self, params: &Value) -> String {
-        time_series_id(params)
-    }
-
-    async fn preview(&self, targets: &Targets, params: &Value) -> Result<Preview, OpError> {
-        let p = super::preview_sql(self, targets.lhcconsole()?, params).await?;
-        if p.count == 0 {
-            return Err(OpError::NothingToChange(format!(
-                "no ldc_plan / ldc_service rows to cancel for time_series_id `{}` (missing, or already CANCELED)",
-                time_series_id(params)
-            )));
-        }
-        Ok(p)
-    }
-
-    async fn execute(
-        &self,
-        targets: &Targets,
-        params: &Value,
-        approved: &Preview,
-        backup: &dyn Backup,
-    ) -> Result<Outcome, OpError> {
-        super::execute_sql(self, targets.lhcconsole()?, params, approved, backup).await
-    }
-
-    async fn reconcile(
-        &self,
-        targets: &Targets,
-        params: &Value,
-        approved: &Preview,
-    ) -> Result<Reconciliation, OpError> {
-        super::reconcile_sql(self, targets.lhcconsole()?, params, approved).await
     }
 }
