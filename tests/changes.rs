@@ -377,6 +377,12 @@ async fn refusals_self_approval_wrong_role_not_approved_not_pending() {
         .await;
     let id = id_of(&c);
 
+    let (status, e) = env.approve("op", id).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("self_approval")),
+        "the requester approving their own change"
+    );
     let (status, e) = env.approve("op2", id).await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
@@ -1342,5 +1348,42 @@ async fn break_glass_from_the_page() {
     assert!(
         page.contains("INC-42") && page.contains("data-state=\"executed\""),
         "{page}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_or_unexpected_target_gets_a_clear_503() {
+    let env = Env::new().await;
+    env.sql("DROP TABLE lks_res_deploy_mutex").await;
+    let (status, e) = env
+        .submit(
+            "op",
+            "lhc.mutex.release",
+            json!({"service": "order-service"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("lks_res_deploy_mutex"),
+        "{e}"
+    );
+
+    let dead =
+        Env::with(|c| c.targets.lhcconsole.url = Dsn("mysql://root@127.0.0.1:1/lhcconsole".into()))
+            .await;
+    let (status, e) = dead
+        .submit(
+            "op",
+            "lhc.mutex.release",
+            json!({"service": "order-service"}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+        "{e}"
     );
 }

@@ -64,6 +64,12 @@ fn op_error(e: OpError) -> AppError {
             code: "preview_changed",
             message: "the rows changed since the preview; nothing was changed".into(),
         },
+        // The target's own errors (unreachable, table missing, access denied) are the
+        // operator's to act on, not internal ones.
+        OpError::Target { error, .. } => {
+            tracing::warn!(error.message = %format!("{error:#}"), "target database error during a preview");
+            AppError::Unavailable(format!("the target database failed: {error:#}"))
+        }
         other => AppError::Internal(anyhow::anyhow!("{other}")),
     }
 }

@@ -198,6 +198,11 @@ pub fn may_decide(
     emergency_review: Option<Review>,
     decisions: &[Approval],
 ) -> Result<(), DecideRefusal> {
+    // Checked first: a requester deciding on their own change is told exactly that, whatever
+    // their role.
+    if user.name == requester {
+        return Err(DecideRefusal::SelfApproval);
+    }
     if user.role != Role::Approver {
         return Err(DecideRefusal::WrongRole(format!(
             "role `{}` may not approve changes; an approver must",
@@ -210,9 +215,6 @@ pub fn may_decide(
             level.required_orgs().join(" and "),
             user.org
         )));
-    }
-    if user.name == requester {
-        return Err(DecideRefusal::SelfApproval);
     }
     let open = match emergency_review {
         Some(r) => r == Review::Pending,
@@ -296,7 +298,7 @@ mod tests {
         let c = user("c", Role::Approver, Org::Customer);
         let op = user("op", Role::Operator, Org::Site);
         let admin = user("admin", Role::Admin, Org::Site);
-        let ok = |u: &User, level| may_decide(u, "op", State::Pending, level, None, &[]);
+        let ok = |u: &User, level| may_decide(u, "requester", State::Pending, level, None, &[]);
         assert_eq!(ok(&p, Level::G2), Ok(()));
         assert!(matches!(
             ok(&op, Level::G2),
@@ -314,6 +316,11 @@ mod tests {
         assert_eq!(
             may_decide(&p, "p", State::Pending, Level::G2, None, &[]),
             Err(DecideRefusal::SelfApproval)
+        );
+        assert_eq!(
+            may_decide(&op, "op", State::Pending, Level::G2, None, &[]),
+            Err(DecideRefusal::SelfApproval),
+            "the requester is told it is their own change"
         );
         assert_eq!(
             may_decide(&p, "op", State::Approved, Level::G2, None, &[]),
