@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod health;
 pub mod ops;
 pub mod state;
 pub mod store;

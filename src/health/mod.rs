@@ -1,0 +1,6 @@
+//! Component health: the inventory of CAFE components and their ports, probes, flap damping and
+//! status aggregation.
+
+pub mod inventory;
+pub mod probe;
+pub mod status;
