@@ -364,11 +364,22 @@ pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> any
             }
         })
     };
+    match state.health.restore(&state.store).await {
+        Ok(n) => tracing::info!(
+            checks.restored = n,
+            "component health restored from the last run"
+        ),
+        Err(e) => {
+            tracing::warn!(error.message = %e, "could not restore component health; starting unknown")
+        }
+    }
+    let probes = tokio::spawn(state.health.clone().run(state.store.clone()));
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     housekeeping.abort();
+    probes.abort();
     result.context("serving HTTP")
 }
 

@@ -7,6 +7,8 @@ use std::time::Instant;
 use crate::auth::service::SessionPolicy;
 use crate::changes::operation::Registry;
 use crate::config::{Config, ConfigSource};
+use crate::health::inventory;
+use crate::health::monitor::Monitor;
 use crate::store::Store;
 use crate::targets::Targets;
 use crate::web::metrics::Metrics;
@@ -28,6 +30,8 @@ pub struct App {
     pub operations: Registry,
     /// Connections to the external databases the operations change.
     pub targets: Targets,
+    /// Live component health (probed by the scheduler that `serve` starts).
+    pub health: Arc<Monitor>,
     /// Why the demo's sandbox target databases are unavailable, when they are (shown on the
     /// pages that need them).
     pub sandbox_note: Option<String>,
@@ -53,6 +57,10 @@ impl AppState {
         store: Store,
     ) -> anyhow::Result<AppState> {
         let targets = Targets::from_config(&config.targets)?;
+        let health = Arc::new(Monitor::new(
+            inventory::from_config(&config.components),
+            config.probes.clone(),
+        ));
         Ok(AppState(Arc::new(App {
             config,
             config_source,
@@ -61,6 +69,7 @@ impl AppState {
             started: Instant::now(),
             operations: Registry::standard(),
             targets,
+            health,
             sandbox_note: None,
         })))
     }

@@ -17,6 +17,8 @@ enum Access {
     AnyUser,
     /// Admins only.
     AdminOnly,
+    /// Operators and admins (G1 actions such as "probe now").
+    OperatorOnly,
 }
 
 /// The expected access of every route; a route missing here fails the test.
@@ -25,6 +27,7 @@ fn access_of(method: &Method, path: &str) -> Access {
         ("GET", "/healthz" | "/readyz" | "/metrics" | "/static/{*path}" | "/login")
         | ("POST", "/login") => Access::Public,
         (_, "/admin/users") => Access::AdminOnly,
+        ("POST", "/health/{component}/probe") => Access::OperatorOnly,
         ("POST", "/logout") => Access::AnyUser,
         // Change requests: any user reaches the engine, which decides by role, org and
         // requester (tested in tests/changes.rs).
@@ -42,6 +45,7 @@ fn concrete(path: &str) -> String {
         .replace("{runbook}", "hub-port-5000")
         .replace("{id}", "1")
         .replace("{ns}", "demo-ns")
+        .replace("{component}", "hub")
 }
 
 const ROLES: [(&str, Role, Org); 5] = [
@@ -102,6 +106,8 @@ fn expected(access: Access, method: &Method, path: &str, role: Option<Role>) -> 
         } // empty form
         (Access::AdminOnly, Some(Role::Admin)) => StatusCode::OK,
         (Access::AdminOnly, Some(_)) => StatusCode::FORBIDDEN,
+        (Access::OperatorOnly, Some(Role::Operator | Role::Admin)) => StatusCode::SEE_OTHER,
+        (Access::OperatorOnly, Some(_)) => StatusCode::FORBIDDEN,
         (Access::AnyUser, Some(_)) if path == "/logout" => StatusCode::SEE_OTHER,
         (Access::AnyUser, Some(_)) => user_status(method, path),
     }
@@ -442,7 +448,7 @@ async fn pages_speak_chinese_by_default_and_english_on_request() {
             && !en.contains("运维总览")
     );
     // The choice sticks through the cookie.
-    let req = Request::get("/health")
+    let req = Request::get("/incidents")
         .header(header::COOKIE, format!("{}; lhc_lang=en", s.cookie))
         .body(Body::empty())
         .unwrap();

@@ -143,3 +143,170 @@ async fn silent_and_slow_targets_fail_at_the_timeout() {
     .await;
     assert!(r.ok && r.latency_ms >= 2000.0, "{r:?}");
 }
+
+mod support;
+
+use lhc_ops::auth::{Org, Role};
+use lhc_ops::config::{ComponentConfig, Config, HttpCheckConfig};
+use support::{Backend, TestApp, body_json, body_text};
+
+/// Two hub instances: one fully up, one with port 5000 closed.
+async fn app_with_hub() -> (TestApp, u16, u16) {
+    let up = server(
+        Some("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        Duration::ZERO,
+    )
+    .await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut config = Config::default();
+    config.probes.failure_threshold = 1;
+    config.components = vec![ComponentConfig {
+        name: "hub".into(),
+        hosts: vec!["127.0.0.1".into(), "127.0.0.2".into()],
+        tcp: vec![],
+        http: vec![HttpCheckConfig {
+            port: i64::from(up),
+            path: "/".into(),
+            expect_status: vec![200],
+            body_contains: Some("ok".into()),
+        }],
+    }];
+    let app = TestApp::with_config(Backend::Sqlite, config).await;
+    app.user("op", Role::Operator, Org::Site).await;
+    app.user("viewer", Role::Viewer, Org::Customer).await;
+    (app, up, closed)
+}
+
+#[tokio::test]
+async fn probe_now_updates_status_api_page_and_history_survives_restart() {
+    let (app, up, _) = app_with_hub().await;
+    let viewer = app.login("viewer").await;
+    let before = body_json(app.get("/api/v1/components", Some(&viewer)).await).await;
+    let hub = before["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "hub")
+        .unwrap()
+        .clone();
+    assert_eq!(hub["status"], "unknown");
+    assert_eq!(
+        hub["instances"][0]["checks"][0]["ok"],
+        serde_json::Value::Null
+    );
+    let lhc = before["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "lhc")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            lhc["status"].as_str(),
+            lhc["instances"].as_array().map(Vec::len)
+        ),
+        (Some("unknown"), Some(0))
+    );
+
+    let op = app.login("op").await;
+    let resp = app
+        .post_form("/health/hub/probe", Some(&op), &[("csrf_token", &op.csrf)])
+        .await;
+    assert_eq!(resp.status(), axum::http::StatusCode::SEE_OTHER);
+    let after = body_json(app.get("/api/v1/components", Some(&viewer)).await).await;
+    let hub = after["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "hub")
+        .unwrap()
+        .clone();
+    // 127.0.0.2 has nothing listening on the port: that instance fails, the component is degraded.
+    assert_eq!(hub["status"], "degraded", "{hub}");
+    let first = &hub["instances"][0]["checks"][0];
+    assert_eq!(
+        (
+            first["kind"].as_str(),
+            first["port"].as_u64(),
+            first["ok"].as_bool()
+        ),
+        (Some("http"), Some(u64::from(up)), Some(true))
+    );
+    assert!(first["since"].is_string() && first["latency_ms"].is_number());
+    let second = &hub["instances"][1]["checks"][0];
+    assert_eq!(second["ok"], false);
+    assert!(
+        second["error"].as_str().unwrap().contains("refused"),
+        "{second}"
+    );
+    assert!(hub["impact"].as_str().unwrap().contains("单节点异常"));
+
+    let page = body_text(app.get("/health", Some(&viewer)).await).await;
+    assert!(
+        page.contains("部分异常") && page.contains(&format!("/triage/hub-port-{up}")),
+        "failing checks link to their runbook"
+    );
+    assert!(
+        page.contains("<svg class=\"spark\""),
+        "sparkline drawn on the server"
+    );
+    let audit = lhc_ops::audit::list(
+        app.store(),
+        &lhc_ops::audit::Filter {
+            action: Some("probe".into()),
+            limit: 50,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "probe.run" && e.actor == "op" && e.details["level"] == "G1")
+    );
+    assert!(audit.iter().any(|e| e.action == "probe.state_changed"));
+
+    // A new monitor on the same store starts from the stored states.
+    let fresh = lhc_ops::health::monitor::Monitor::new(
+        app.state.health.inventory().to_vec(),
+        app.state.config.probes.clone(),
+    );
+    assert_eq!(fresh.restore(app.store()).await.unwrap(), 2);
+    let hub = fresh
+        .snapshot()
+        .into_iter()
+        .find(|c| c.spec.name == "hub")
+        .unwrap();
+    assert_eq!(
+        hub.status,
+        lhc_ops::health::status::ComponentStatus::Degraded
+    );
+}
+
+#[tokio::test]
+async fn only_operators_probe_now() {
+    let (app, _, _) = app_with_hub().await;
+    let viewer = app.login("viewer").await;
+    let resp = app
+        .post_form(
+            "/health/hub/probe",
+            Some(&viewer),
+            &[("csrf_token", &viewer.csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), axum::http::StatusCode::FORBIDDEN);
+    let op = app.login("op").await;
+    let resp = app
+        .post_form(
+            "/health/nosuch/probe",
+            Some(&op),
+            &[("csrf_token", &op.csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), axum::http::StatusCode::NOT_FOUND);
+}

@@ -2,5 +2,7 @@
 //! status aggregation.
 
 pub mod inventory;
+pub mod monitor;
 pub mod probe;
+pub mod routes;
 pub mod status;

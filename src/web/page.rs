@@ -178,6 +178,16 @@ impl PageCtx {
         })
     }
 
+    /// The label of a health status (`up`, `degraded`, `down`, `unknown`).
+    pub fn health_label<'a>(&'a self, status: &'a str) -> &'a str {
+        self.catalog.t(match status {
+            "up" => "health.status.up",
+            "degraded" => "health.status.degraded",
+            "down" => "health.status.down",
+            _ => "health.status.unknown",
+        })
+    }
+
     /// The label of a break-glass review state.
     pub fn review_label(&self, review: &Option<crate::changes::model::Review>) -> &str {
         use crate::changes::model::Review;

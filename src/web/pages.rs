@@ -124,7 +124,6 @@ macro_rules! placeholder_page {
     };
 }
 
-placeholder_page!(show_health, "page.health.title", "page.health.pending");
 placeholder_page!(
     list_incidents,
     "page.incidents.title",

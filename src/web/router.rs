@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{assets, context, metrics, ops, pages};
-use crate::{audit, auth, changes};
+use crate::{audit, auth, changes, health};
 
 /// One entry of the route table.
 pub struct Route {
@@ -52,7 +52,8 @@ pub fn routes() -> Vec<Route> {
         post("/admin/users", auth::routes::create_user),
         // Pages.
         get("/", pages::show_dashboard),
-        get("/health", pages::show_health),
+        get("/health", health::routes::show_health),
+        post("/health/{component}/probe", health::routes::probe_now),
         get("/incidents", pages::list_incidents),
         get("/triage", pages::list_runbooks),
         get("/triage/{runbook}", pages::show_runbook),
@@ -86,6 +87,7 @@ pub fn routes() -> Vec<Route> {
         get("/api/v1/me", auth::routes::show_me),
         get("/api/v1/audit", audit::routes::list_audit),
         get("/api/v1/audit/verify", audit::routes::verify_audit),
+        get("/api/v1/components", health::routes::list_components),
         get("/api/v1/changes", changes::routes::list_changes_json),
         post("/api/v1/changes", changes::routes::submit_change),
         post(

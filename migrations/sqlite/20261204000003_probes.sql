@@ -1,0 +1,13 @@
+-- Probe history: only state changes are stored, never every sample.
+CREATE TABLE probe_transitions (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    component TEXT    NOT NULL,
+    host      TEXT    NOT NULL,
+    kind      TEXT    NOT NULL,
+    port      INTEGER NOT NULL,
+    status    TEXT    NOT NULL,
+    at        INTEGER NOT NULL,
+    error     TEXT    NULL
+);
+CREATE INDEX probe_transitions_by_check ON probe_transitions(component, host, kind, port, id);
+CREATE INDEX probe_transitions_by_at ON probe_transitions(at);
