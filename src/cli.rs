@@ -358,6 +358,13 @@ pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> any
                 if let Err(e) = service::housekeeping(&state.store, state.session_policy()).await {
                     tracing::warn!(error.message = %e, "housekeeping failed; will retry");
                 }
+                let retention = state.config.probes.retention_days;
+                if let Err(e) =
+                    crate::health::monitor::prune(&state.store, retention, crate::store::now_ms())
+                        .await
+                {
+                    tracing::warn!(error.message = %e, "pruning probe history failed; will retry");
+                }
                 if let Err(e) = crate::changes::engine::expire_due(&state).await {
                     tracing::warn!(error.message = %e, "expiring change requests failed; will retry");
                 }
@@ -372,6 +379,13 @@ pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> any
         Err(e) => {
             tracing::warn!(error.message = %e, "could not restore component health; starting unknown")
         }
+    }
+    if let Err(e) = state
+        .health
+        .restore_uptime(&state.store, crate::store::now_ms())
+        .await
+    {
+        tracing::warn!(error.message = %e, "could not load stored uptime; it restarts from now");
     }
     let probes = tokio::spawn(state.health.clone().run(state.store.clone()));
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();

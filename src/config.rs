@@ -141,6 +141,8 @@ pub struct ProbesConfig {
     pub concurrency: i64,
     pub failure_threshold: i64,
     pub success_threshold: i64,
+    /// How long hourly probe aggregates and state transitions are kept.
+    pub retention_days: i64,
 }
 
 impl Default for ProbesConfig {
@@ -151,6 +153,7 @@ impl Default for ProbesConfig {
             concurrency: 256,
             failure_threshold: 2,
             success_threshold: 1,
+            retention_days: 31,
         }
     }
 }

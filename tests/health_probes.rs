@@ -310,3 +310,57 @@ async fn only_operators_probe_now() {
         .await;
     assert_eq!(resp.status(), axum::http::StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn stored_hours_give_uptime_and_retention_prunes_them() {
+    let (app, up, _) = app_with_hub().await;
+    let now = lhc_ops::store::now_ms();
+    let hour = 3_600_000;
+    for (at, samples, ok) in [
+        (now - 2 * hour, 60, 57),
+        (now - 3 * 24 * hour, 60, 30),
+        (now - 40 * 24 * hour, 60, 0),
+    ] {
+        sqlx::query("INSERT INTO probe_hourly (component, host, kind, port, hour, samples, successes, p50_ms, p95_ms) VALUES ('hub', '127.0.0.1', 'http', ?, ?, ?, ?, 1.0, 2.0)")
+            .bind(i64::from(up))
+            .bind(at - at.rem_euclid(hour))
+            .bind(samples)
+            .bind(ok)
+            .execute(app.store().pool())
+            .await
+            .unwrap();
+    }
+    app.state
+        .health
+        .restore_uptime(app.store(), now)
+        .await
+        .unwrap();
+    let hub = app
+        .state
+        .health
+        .snapshot()
+        .into_iter()
+        .find(|c| c.spec.name == "hub")
+        .unwrap();
+    let slot = &hub.slots[0][0];
+    assert_eq!((slot.stored_day, slot.stored_week), ((57, 60), (87, 120)));
+    assert_eq!(slot.uptime(slot.stored_day), Some(95.0));
+    let viewer = app.login("viewer").await;
+    let page = body_text(app.get("/health", Some(&viewer)).await).await;
+    assert!(
+        page.contains("95.0 %") && page.contains("72.5 %"),
+        "24 h and 7 d uptime shown"
+    );
+    // 31 days of retention drop the 40-day-old hour only.
+    assert_eq!(
+        lhc_ops::health::monitor::prune(app.store(), 31, now)
+            .await
+            .unwrap(),
+        1
+    );
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM probe_hourly")
+        .fetch_one(app.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 2);
+}

@@ -26,6 +26,50 @@ pub struct Slot {
     pub state: CheckState,
     /// Recent latencies (ms), `None` for failed probes; oldest first.
     pub recent: VecDeque<Option<f64>>,
+    /// The hour being accumulated.
+    pub hour: Option<HourAgg>,
+    /// (successes, samples) of the stored hours of the last 24 h and 7 d.
+    pub stored_day: (i64, i64),
+    pub stored_week: (i64, i64),
+}
+
+/// Samples of one check within one clock hour.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HourAgg {
+    pub start_ms: i64,
+    pub samples: i64,
+    pub successes: i64,
+    /// Latencies of successful probes (capped), for p50 / p95.
+    pub latencies: Vec<f64>,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+/// Latencies kept per hour for percentiles (a 1 s interval gives 3600).
+const MAX_HOUR_LATENCIES: usize = 3600;
+
+impl HourAgg {
+    /// The `q` quantile (0..=1) of the latencies, nearest rank.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        let mut v = self.latencies.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        Some(v[rank - 1])
+    }
+}
+
+impl Slot {
+    /// Uptime percentage over the stored hours plus the current one, `None` without samples.
+    pub fn uptime(&self, stored: (i64, i64)) -> Option<f64> {
+        let (mut ok, mut n) = stored;
+        if let Some(h) = &self.hour {
+            ok += h.successes;
+            n += h.samples;
+        }
+        (n > 0).then(|| ok as f64 * 100.0 / n as f64)
+    }
 }
 
 /// A point-in-time copy of one component, for pages and the API.
@@ -97,22 +141,51 @@ impl Monitor {
         (&c.name, &c.hosts[t.host], &c.checks[t.check])
     }
 
-    /// Records a result; returns the new status when the check changed state.
-    pub fn record(&self, t: Target, r: &ProbeResult, now: i64) -> Option<CheckStatus> {
+    /// Records a result; returns the new status when the check changed state, and the hour
+    /// aggregate that this sample closed (to be stored).
+    pub fn record(
+        &self,
+        t: Target,
+        r: &ProbeResult,
+        now: i64,
+    ) -> (Option<CheckStatus>, Option<HourAgg>) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let slot = &mut slots[t.component][t.host][t.check];
         if slot.recent.len() == RECENT_SAMPLES {
             slot.recent.pop_front();
         }
         slot.recent.push_back(r.ok.then_some(r.latency_ms));
-        slot.state.observe(
+        let hour_start = now - now.rem_euclid(HOUR_MS);
+        let closed = match &slot.hour {
+            Some(h) if h.start_ms != hour_start => slot.hour.take(),
+            _ => None,
+        };
+        if let Some(c) = &closed {
+            slot.stored_day.0 += c.successes;
+            slot.stored_day.1 += c.samples;
+            slot.stored_week.0 += c.successes;
+            slot.stored_week.1 += c.samples;
+        }
+        let agg = slot.hour.get_or_insert_with(|| HourAgg {
+            start_ms: hour_start,
+            ..Default::default()
+        });
+        agg.samples += 1;
+        if r.ok {
+            agg.successes += 1;
+            if agg.latencies.len() < MAX_HOUR_LATENCIES {
+                agg.latencies.push(r.latency_ms);
+            }
+        }
+        let changed = slot.state.observe(
             r.ok,
             r.latency_ms,
             r.error.clone(),
             now,
             self.settings.failure_threshold.max(1) as u32,
             self.settings.success_threshold.max(1) as u32,
-        )
+        );
+        (changed, closed)
     }
 
     /// A copy of every component with its aggregated status.
@@ -141,7 +214,8 @@ impl Monitor {
         let timeout = Duration::from_millis(self.settings.timeout_ms.max(1) as u64);
         let result = probe(host, check, timeout).await;
         let now = now_ms();
-        if let Some(status) = self.record(t, &result, now)
+        let (changed, closed) = self.record(t, &result, now);
+        if let Some(status) = changed
             && let Err(e) = persist_transition(
                 store,
                 component,
@@ -154,6 +228,11 @@ impl Monitor {
             .await
         {
             tracing::warn!(error.message = %e, component, host, "could not store a probe state change");
+        }
+        if let Some(hour) = closed
+            && let Err(e) = persist_hour(store, component, host, check, &hour).await
+        {
+            tracing::warn!(error.message = %e, component, host, "could not store an hourly probe aggregate");
         }
         result
     }
@@ -190,16 +269,7 @@ impl Monitor {
                 r.try_get("kind")?,
                 r.try_get("port")?,
             );
-            let Some(ci) = self.inventory.iter().position(|c| c.name == component) else {
-                continue;
-            };
-            let c = &self.inventory[ci];
-            let (Some(hi), Some(ki)) = (
-                c.hosts.iter().position(|h| *h == host),
-                c.checks
-                    .iter()
-                    .position(|k| k.kind() == kind && i64::from(k.port()) == port),
-            ) else {
+            let Some((ci, hi, ki)) = self.locate(&component, &host, &kind, port) else {
                 continue;
             };
             let status: String = r.try_get("status")?;
@@ -214,6 +284,58 @@ impl Monitor {
             restored += 1;
         }
         Ok(restored)
+    }
+
+    /// Loads the stored 24 h / 7 d sums of every check (at start; later hours add in memory).
+    pub async fn restore_uptime(&self, store: &Store, now: i64) -> sqlx::Result<()> {
+        let rows = sqlx::query(
+            "SELECT component, host, kind, port, \
+                    SUM(CASE WHEN hour >= ? THEN successes ELSE 0 END) AS day_ok, \
+                    SUM(CASE WHEN hour >= ? THEN samples ELSE 0 END) AS day_n, \
+                    SUM(successes) AS week_ok, SUM(samples) AS week_n \
+               FROM probe_hourly WHERE hour >= ? GROUP BY component, host, kind, port",
+        )
+        .bind(now - 24 * HOUR_MS)
+        .bind(now - 24 * HOUR_MS)
+        .bind(now - 7 * 24 * HOUR_MS)
+        .fetch_all(store.pool())
+        .await?;
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        for r in rows {
+            let (component, host, kind, port): (String, String, String, i64) = (
+                r.try_get("component")?,
+                r.try_get("host")?,
+                r.try_get("kind")?,
+                r.try_get("port")?,
+            );
+            let Some((ci, hi, ki)) = self.locate(&component, &host, &kind, port) else {
+                continue;
+            };
+            let num = |col: &str| -> sqlx::Result<i64> {
+                Ok(r.try_get::<Option<i64>, _>(col)?.unwrap_or(0))
+            };
+            let slot = &mut slots[ci][hi][ki];
+            slot.stored_day = (num("day_ok")?, num("day_n")?);
+            slot.stored_week = (num("week_ok")?, num("week_n")?);
+        }
+        Ok(())
+    }
+
+    fn locate(
+        &self,
+        component: &str,
+        host: &str,
+        kind: &str,
+        port: i64,
+    ) -> Option<(usize, usize, usize)> {
+        let ci = self.inventory.iter().position(|c| c.name == component)?;
+        let c = &self.inventory[ci];
+        let hi = c.hosts.iter().position(|h| h == host)?;
+        let ki = c
+            .checks
+            .iter()
+            .position(|k| k.kind() == kind && i64::from(k.port()) == port)?;
+        Some((ci, hi, ki))
     }
 
     /// Where in the interval a target is probed: a stable spread by hash, plus jitter.
@@ -252,6 +374,48 @@ impl Monitor {
             tokio::time::sleep_until(started + interval).await;
         }
     }
+}
+
+/// Stores a closed hour of one check.
+async fn persist_hour(
+    store: &Store,
+    component: &str,
+    host: &str,
+    check: &CheckSpec,
+    h: &HourAgg,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO probe_hourly (component, host, kind, port, hour, samples, successes, p50_ms, p95_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(component)
+    .bind(host)
+    .bind(check.kind())
+    .bind(i64::from(check.port()))
+    .bind(h.start_ms)
+    .bind(h.samples)
+    .bind(h.successes)
+    .bind(h.quantile(0.5))
+    .bind(h.quantile(0.95))
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// Deletes hourly aggregates and transitions older than the retention (housekeeping).
+pub async fn prune(store: &Store, retention_days: i64, now: i64) -> sqlx::Result<u64> {
+    let before = now - retention_days * 24 * HOUR_MS;
+    let a = sqlx::query("DELETE FROM probe_hourly WHERE hour < ?")
+        .bind(before)
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+    let b = sqlx::query("DELETE FROM probe_transitions WHERE at < ?")
+        .bind(before)
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+    Ok(a + b)
 }
 
 /// Stores one state change of one check.
@@ -335,18 +499,68 @@ mod tests {
             error: Some("refused".into()),
         };
         for t in m.targets() {
-            assert_eq!(m.record(t, &ok, 1), Some(CheckStatus::Up));
+            assert_eq!(m.record(t, &ok, 1).0, Some(CheckStatus::Up));
         }
         assert_eq!(m.snapshot()[0].status, ComponentStatus::Up);
         let t = m.targets()[0];
         m.record(t, &bad, 2);
         assert_eq!(
-            m.record(t, &bad, 3),
+            m.record(t, &bad, 3).0,
             Some(CheckStatus::Down),
             "failure_threshold 2"
         );
         let snap = m.snapshot();
         assert_eq!(snap[0].status, ComponentStatus::Degraded);
         assert_eq!(snap[0].slots[0][0].recent, [Some(1.5), None, None]);
+        assert!((snap[0].slots[0][0].uptime((0, 0)).unwrap() - 100.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_hour_closes_into_an_aggregate() {
+        let m = monitor(&["a"]);
+        let t = m.targets()[0];
+        let hour = 3_600_000;
+        for (i, ms) in [10.0, 20.0, 30.0, 40.0].iter().enumerate() {
+            let (_, closed) = m.record(
+                t,
+                &ProbeResult {
+                    ok: true,
+                    latency_ms: *ms,
+                    error: None,
+                },
+                5 * hour + i as i64,
+            );
+            assert!(closed.is_none());
+        }
+        m.record(
+            t,
+            &ProbeResult {
+                ok: false,
+                latency_ms: 2000.0,
+                error: None,
+            },
+            5 * hour + 10,
+        );
+        let (_, closed) = m.record(
+            t,
+            &ProbeResult {
+                ok: true,
+                latency_ms: 1.0,
+                error: None,
+            },
+            6 * hour,
+        );
+        let closed = closed.expect("the next hour closes the previous one");
+        assert_eq!(
+            (closed.start_ms, closed.samples, closed.successes),
+            (5 * hour, 5, 4)
+        );
+        assert_eq!(
+            (closed.quantile(0.5), closed.quantile(0.95)),
+            (Some(20.0), Some(40.0))
+        );
+        let slot = &m.snapshot()[0].slots[0][0];
+        assert_eq!(slot.stored_day, (4, 5));
+        assert!((slot.uptime(slot.stored_day).unwrap() - 500.0 / 6.0).abs() < 1e-9);
     }
 }

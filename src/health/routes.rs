@@ -115,6 +115,13 @@ pub struct CellView {
     pub since: Option<Moment>,
     pub spark: String,
     pub runbook: String,
+    /// Uptime over 24 h and 7 d, e.g. `99.9 %`, empty without samples.
+    pub uptime_day: String,
+    pub uptime_week: String,
+}
+
+fn percent(v: Option<f64>) -> String {
+    v.map(|p| format!("{p:.1} %")).unwrap_or_default()
 }
 
 /// One instance row.
@@ -170,6 +177,8 @@ fn rows(app: &AppState, lang: Lang) -> Vec<ComponentRow> {
                             since: s.state.since_ms.map(Moment::from_ms),
                             spark: sparkline(&s.recent.iter().copied().collect::<Vec<_>>()),
                             runbook: runbook_for(&c.spec.name, k),
+                            uptime_day: percent(s.uptime(s.stored_day)),
+                            uptime_week: percent(s.uptime(s.stored_week)),
                         })
                         .collect(),
                 })
