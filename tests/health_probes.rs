@@ -245,6 +245,16 @@ async fn probe_now_updates_status_api_page_and_history_survives_restart() {
     );
     assert!(hub["impact"].as_str().unwrap().contains("单节点异常"));
 
+    let metrics = body_text(app.get("/metrics", None).await).await;
+    assert!(
+        metrics.contains("lhc_ops_component_up{component=\"hub\"} 0.5"),
+        "{metrics}"
+    );
+    let down = format!(
+        "lhc_ops_probe_up{{component=\"hub\",host=\"127.0.0.2\",kind=\"http\",port=\"{up}\"}} 0"
+    );
+    assert!(metrics.contains(&down), "{metrics}");
+    assert!(metrics.contains("lhc_ops_probe_duration_seconds{component=\"hub\""));
     let page = body_text(app.get("/health", Some(&viewer)).await).await;
     assert!(
         page.contains("部分异常") && page.contains(&format!("/triage/hub-port-{up}")),

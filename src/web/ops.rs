@@ -71,10 +71,62 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
             );
         }
     }
+    render_probes(&app, &mut out);
     let mut resp = out.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
+}
+
+/// Probe results and durations: status per component, and per check the damped state and the
+/// last probe's latency.
+fn render_probes(app: &AppState, out: &mut String) {
+    let snapshot = app.health.snapshot();
+    out.push_str("# HELP lhc_ops_component_up Component status: 1 up, 0.5 degraded, 0 down, -1 unknown.\n# TYPE lhc_ops_component_up gauge\n");
+    for c in &snapshot {
+        let v = match c.status {
+            crate::health::status::ComponentStatus::Up => "1",
+            crate::health::status::ComponentStatus::Degraded => "0.5",
+            crate::health::status::ComponentStatus::Down => "0",
+            crate::health::status::ComponentStatus::Unknown => "-1",
+        };
+        let _ = writeln!(
+            out,
+            "lhc_ops_component_up{{component=\"{}\"}} {v}",
+            c.spec.name
+        );
+    }
+    out.push_str("# HELP lhc_ops_probe_up Damped check state: 1 up, 0 down, -1 unknown.\n# TYPE lhc_ops_probe_up gauge\n");
+    let mut durations = String::from(
+        "# HELP lhc_ops_probe_duration_seconds Duration of the last probe.\n# TYPE lhc_ops_probe_duration_seconds gauge\n",
+    );
+    for c in &snapshot {
+        for (host, slots) in c.spec.hosts.iter().zip(&c.slots) {
+            for (check, slot) in c.spec.checks.iter().zip(slots) {
+                let labels = format!(
+                    "component=\"{}\",host=\"{}\",kind=\"{}\",port=\"{}\"",
+                    c.spec.name,
+                    host.replace('"', ""),
+                    check.kind(),
+                    check.port()
+                );
+                let v = match slot.state.status {
+                    crate::health::status::CheckStatus::Up => 1,
+                    crate::health::status::CheckStatus::Down => 0,
+                    crate::health::status::CheckStatus::Unknown => -1,
+                };
+                let _ = writeln!(out, "lhc_ops_probe_up{{{labels}}} {v}");
+                if let Some(ms) = slot.state.last_latency_ms {
+                    let _ = writeln!(
+                        durations,
+                        "lhc_ops_probe_duration_seconds{{{labels}}} {:.6}",
+                        ms / 1000.0
+                    );
+                }
+            }
+        }
+    }
+    out.push_str(&durations);
 }

@@ -31,6 +31,10 @@ pub struct DashboardPage {
     pub awaiting: Vec<crate::changes::pages::ChangeListItem>,
     /// Break-glass changes whose review is overdue.
     pub overdue: Vec<crate::changes::pages::ChangeListItem>,
+    /// Components by status: (status, count), in the order up, degraded, down, unknown.
+    pub health_counts: Vec<(&'static str, usize)>,
+    /// Components that are degraded or down, with the guide's impact.
+    pub health_alerts: Vec<(String, &'static str, String)>,
 }
 
 /// `GET /`.
@@ -79,7 +83,30 @@ pub async fn show_dashboard(
             .iter()
             .map(|c| crate::changes::pages::ChangeListItem::from(&app, c))
             .collect();
+    let snapshot = app.health.snapshot();
+    let health_counts = ["up", "degraded", "down", "unknown"]
+        .into_iter()
+        .map(|st| {
+            (
+                st,
+                snapshot.iter().filter(|c| c.status.as_str() == st).count(),
+            )
+        })
+        .collect();
+    let health_alerts = snapshot
+        .iter()
+        .filter(|c| matches!(c.status.as_str(), "degraded" | "down"))
+        .map(|c| {
+            (
+                c.spec.name.clone(),
+                c.status.as_str(),
+                crate::health::routes::impact_text(c, ctx.lang),
+            )
+        })
+        .collect();
     Ok(render(&DashboardPage {
+        health_counts,
+        health_alerts,
         awaiting,
         overdue,
         ctx,
