@@ -2,6 +2,7 @@
 //! users of every role and org, printed with their passwords and the URL. Nothing outside
 //! loopback is touched, and the store is deleted on exit.
 
+pub mod listeners;
 pub mod mariadb;
 
 /// The sandbox's lhcconsole schema (also used by the tests).
@@ -104,6 +105,12 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     if let Ok((_, url)) = &sandbox {
         config.targets.lhcconsole.url = Dsn(url.clone());
     }
+    let (components, stand_ins) = listeners::spawn()
+        .await
+        .context("opening the simulated component ports on loopback")?;
+    config.components = components;
+    config.probes.interval_seconds = 5;
+    config.probes.timeout_ms = 1000;
     let store = Store::open_migrated(&config.store.url).await?;
     let logins = seed_users(&store).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
@@ -128,6 +135,9 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
         "temporary store: {} (deleted on exit)",
         dir.path().display()
     );
+    println!(
+        "simulated components on 127.0.0.1 / 127.0.0.2 (hub and opswareorch degraded, ldccore down), probed every 5 s"
+    );
     println!("{sandbox_line}");
     println!();
     println!(
@@ -144,6 +154,7 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     println!();
     println!("Press Ctrl-C to stop.");
     let served = crate::cli::serve_on(listener, state).await;
+    stand_ins.iter().for_each(|t| t.abort());
     drop(sandbox); // stops the sandbox mariadbd
     served
 }
