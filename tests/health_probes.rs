@@ -299,6 +299,20 @@ async fn probe_now_updates_status_api_page_and_history_survives_restart() {
 }
 
 #[tokio::test]
+async fn htmx_refresh_gets_only_the_grid() {
+    let (app, _, _) = app_with_hub().await;
+    let viewer = app.login("viewer").await;
+    let req = axum::http::Request::get("/health")
+        .header(axum::http::header::COOKIE, &viewer.cookie)
+        .header("hx-request", "true")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let grid = body_text(app.send(req).await).await;
+    assert!(grid.starts_with("<div id=\"health-grid\"") || grid.trim_start().starts_with("<div id=\"health-grid\""), "{grid}");
+    assert!(!grid.contains("<html") && grid.contains("component-hub"));
+}
+
+#[tokio::test]
 async fn only_operators_probe_now() {
     let (app, _, _) = app_with_hub().await;
     let viewer = app.login("viewer").await;
