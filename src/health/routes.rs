@@ -139,9 +139,20 @@ pub struct ComponentRow {
     pub runbook_down: String,
 }
 
+/// Problems first: down, degraded, up, then unknown (inventory order within each).
+fn attention_order(status: ComponentStatus) -> u8 {
+    match status {
+        ComponentStatus::Down => 0,
+        ComponentStatus::Degraded => 1,
+        ComponentStatus::Up => 2,
+        ComponentStatus::Unknown => 3,
+    }
+}
+
 fn rows(app: &AppState, lang: Lang) -> Vec<ComponentRow> {
-    app.health
-        .snapshot()
+    let mut snapshot = app.health.snapshot();
+    snapshot.sort_by_key(|c| attention_order(c.status));
+    snapshot
         .iter()
         .map(|c| ComponentRow {
             name: c.spec.name.clone(),
