@@ -308,7 +308,11 @@ async fn htmx_refresh_gets_only_the_grid() {
         .body(axum::body::Body::empty())
         .unwrap();
     let grid = body_text(app.send(req).await).await;
-    assert!(grid.starts_with("<div id=\"health-grid\"") || grid.trim_start().starts_with("<div id=\"health-grid\""), "{grid}");
+    assert!(
+        grid.starts_with("<div id=\"health-grid\"")
+            || grid.trim_start().starts_with("<div id=\"health-grid\""),
+        "{grid}"
+    );
     assert!(!grid.contains("<html") && grid.contains("component-hub"));
 }
 
@@ -387,4 +391,61 @@ async fn stored_hours_give_uptime_and_retention_prunes_them() {
         .await
         .unwrap();
     assert_eq!(left, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_probes_everything_while_black_holed_targets_hang() {
+    // Ten answering ports and three that accept and never answer, with only two probes at a
+    // time: the silent ones hold their own permit for the timeout, never the others'.
+    let mut checks = Vec::new();
+    for _ in 0..10 {
+        checks.push(CheckSpec::Tcp {
+            port: server(Some(""), Duration::ZERO).await,
+        });
+    }
+    for _ in 0..3 {
+        checks.push(http(server(None, Duration::ZERO).await, &[200], None));
+    }
+    let spec = lhc_ops::health::inventory::ComponentSpec {
+        name: "apaks".into(),
+        hosts: vec!["127.0.0.1".into()],
+        checks,
+        impact_down: (String::new(), String::new()),
+    };
+    let settings = lhc_ops::config::ProbesConfig {
+        interval_seconds: 2,
+        timeout_ms: 500,
+        concurrency: 2,
+        failure_threshold: 1,
+        success_threshold: 1,
+        retention_days: 31,
+    };
+    let monitor = std::sync::Arc::new(lhc_ops::health::monitor::Monitor::new(vec![spec], settings));
+    let db = support::TestStore::new(Backend::Sqlite).await;
+    let runner = tokio::spawn(monitor.clone().run(db.store.clone()));
+    let mut settled = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let snap = monitor.snapshot();
+        let states: Vec<_> = snap[0].slots[0].iter().map(|s| s.state.status).collect();
+        use lhc_ops::health::status::CheckStatus::{Down, Up};
+        if states[..10].iter().all(|s| *s == Up) && states[10..].iter().all(|s| *s == Down) {
+            settled = true;
+            break;
+        }
+    }
+    runner.abort();
+    assert!(
+        settled,
+        "every target was probed in the first rounds: {:?}",
+        monitor.snapshot()[0].slots[0]
+            .iter()
+            .map(|s| s.state.status)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        monitor.snapshot()[0].status,
+        lhc_ops::health::status::ComponentStatus::Down,
+        "an instance with a failing check is failing"
+    );
 }
