@@ -1,6 +1,7 @@
 //! lhc-ops — LHC 运维控制台: a web operations console for the on-site staff of SOFAStack CAFE /
 //! 单元化应用服务 LHC. Data flows one way: HTTP → route handler → feature service → store.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod changes;

@@ -19,6 +19,9 @@ enum Access {
     AdminOnly,
     /// Operators and admins (G1 actions such as "probe now").
     OperatorOnly,
+    /// The Alertmanager webhook: only `alerts.webhook_token` admits, never a session or an
+    /// API token (tests/alerts.rs covers the right token).
+    WebhookToken,
 }
 
 /// The expected access of every route; a route missing here fails the test.
@@ -29,6 +32,7 @@ fn access_of(method: &Method, path: &str) -> Access {
         (_, "/admin/users") => Access::AdminOnly,
         ("POST", "/health/{component}/probe") => Access::OperatorOnly,
         ("POST", "/logout") => Access::AnyUser,
+        ("POST", "/api/v1/alerts/alertmanager") => Access::WebhookToken,
         // Change requests: any user reaches the engine, which decides by role, org and
         // requester (tested in tests/changes.rs).
         ("POST", p) if p.starts_with("/api/v1/changes") || p.starts_with("/changes") => {
@@ -97,6 +101,7 @@ fn expected(access: Access, method: &Method, path: &str, role: Option<Role>) -> 
         StatusCode::SEE_OTHER
     };
     match (access, role) {
+        (Access::WebhookToken, _) => StatusCode::UNAUTHORIZED,
         (Access::Public, _) if *method == Method::POST => StatusCode::BAD_REQUEST, // empty login form
         (Access::Public, Some(_)) if path == "/login" => StatusCode::SEE_OTHER, // already logged in
         (Access::Public, _) => StatusCode::OK,
@@ -114,7 +119,9 @@ fn expected(access: Access, method: &Method, path: &str, role: Option<Role>) -> 
 }
 
 async fn every_route_for_every_role(backend: Backend) {
-    let app = TestApp::new(backend).await;
+    let mut config = lhc_ops::config::Config::default();
+    config.alerts.webhook_token = lhc_ops::config::Secret("alertmanager-webhook-secret".into());
+    let app = TestApp::with_config(backend, config).await;
     for (name, role, org) in ROLES {
         app.user(name, role, org).await;
     }
@@ -139,7 +146,12 @@ async fn every_route_for_every_role(backend: Backend) {
                 let page = body_text(resp).await;
                 assert!(page.contains("wrong_role"), "403 names the reason: {page}");
             } else if want == StatusCode::UNAUTHORIZED {
-                assert_eq!(body_json(resp).await["error"]["code"], "unauthenticated");
+                let code = if access == Access::WebhookToken {
+                    "invalid_token"
+                } else {
+                    "unauthenticated"
+                };
+                assert_eq!(body_json(resp).await["error"]["code"], code);
             } else if want == StatusCode::SEE_OTHER && role.is_none() {
                 let loc = resp.headers()[header::LOCATION]
                     .to_str()
@@ -448,7 +460,7 @@ async fn pages_speak_chinese_by_default_and_english_on_request() {
             && !en.contains("运维总览")
     );
     // The choice sticks through the cookie.
-    let req = Request::get("/incidents")
+    let req = Request::get("/kb/glossary")
         .header(header::COOKIE, format!("{}; lhc_lang=en", s.cookie))
         .body(Body::empty())
         .unwrap();

@@ -260,7 +260,7 @@ fn the_sqlite_store_and_its_folder_are_created_on_first_run_in_wal_mode() {
     let out = run(&config, &["migrate"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("applied 3 migration"),
+        stdout(&out).contains("applied 4 migration"),
         "{}",
         stdout(&out)
     );

@@ -33,6 +33,8 @@ pub struct DashboardPage {
     pub overdue: Vec<crate::changes::pages::ChangeListItem>,
     /// Components by status: (status, count), in the order up, degraded, down, unknown.
     pub health_counts: Vec<(&'static str, usize)>,
+    /// Open incidents: (component, alertname, summary, runbook).
+    pub incidents: Vec<(String, String, String, Option<String>)>,
     /// Components that are degraded or down, with the guide's impact.
     pub health_alerts: Vec<(String, &'static str, String)>,
 }
@@ -104,7 +106,24 @@ pub async fn show_dashboard(
             )
         })
         .collect();
+    let open = crate::alerts::incidents::ListFilter {
+        state: Some(crate::alerts::incidents::IncidentState::Open),
+        limit: 10,
+    };
+    let incidents = crate::alerts::incidents::list(app.store.pool(), &open)
+        .await?
+        .into_iter()
+        .map(|i| {
+            (
+                i.component.clone(),
+                i.alertname.clone(),
+                i.summary().to_string(),
+                i.runbook.clone(),
+            )
+        })
+        .collect();
     Ok(render(&DashboardPage {
+        incidents,
         health_counts,
         health_alerts,
         awaiting,
@@ -151,11 +170,6 @@ macro_rules! placeholder_page {
     };
 }
 
-placeholder_page!(
-    list_incidents,
-    "page.incidents.title",
-    "page.incidents.pending"
-);
 placeholder_page!(list_runbooks, "page.triage.title", "page.triage.pending");
 placeholder_page!(show_fed, "page.fed.title", "page.fed.pending");
 placeholder_page!(

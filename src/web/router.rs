@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{assets, context, metrics, ops, pages};
-use crate::{audit, auth, changes, health};
+use crate::{alerts, audit, auth, changes, health};
 
 /// One entry of the route table.
 pub struct Route {
@@ -54,7 +54,7 @@ pub fn routes() -> Vec<Route> {
         get("/", pages::show_dashboard),
         get("/health", health::routes::show_health),
         post("/health/{component}/probe", health::routes::probe_now),
-        get("/incidents", pages::list_incidents),
+        get("/incidents", alerts::pages::list_incidents),
         get("/triage", pages::list_runbooks),
         get("/triage/{runbook}", pages::show_runbook),
         get("/mutex", changes::pages::show_mutex),
@@ -88,6 +88,12 @@ pub fn routes() -> Vec<Route> {
         get("/api/v1/audit", audit::routes::list_audit),
         get("/api/v1/audit/verify", audit::routes::verify_audit),
         get("/api/v1/components", health::routes::list_components),
+        // Alarm intake: the webhook authenticates with alerts.webhook_token, not a user.
+        post(
+            "/api/v1/alerts/alertmanager",
+            alerts::routes::receive_alertmanager,
+        ),
+        get("/api/v1/incidents", alerts::routes::list_incidents_json),
         get("/api/v1/changes", changes::routes::list_changes_json),
         post("/api/v1/changes", changes::routes::submit_change),
         post(
