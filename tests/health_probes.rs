@@ -279,7 +279,10 @@ async fn probe_now_updates_status_api_page_and_history_survives_restart() {
             .iter()
             .any(|e| e.action == "probe.run" && e.actor == "op" && e.details["level"] == "G1")
     );
-    assert!(audit.iter().any(|e| e.action == "probe.state_changed"));
+    assert!(
+        !audit.iter().any(|e| e.action == "probe.state_changed"),
+        "first results are discoveries, not audited"
+    );
 
     // A new monitor on the same store starts from the stored states.
     let fresh = lhc_ops::health::monitor::Monitor::new(
@@ -296,6 +299,35 @@ async fn probe_now_updates_status_api_page_and_history_survives_restart() {
         hub.status,
         lhc_ops::health::status::ComponentStatus::Degraded
     );
+
+    // The failing instance comes back: that change is stored and audited.
+    let listener = TcpListener::bind(("127.0.0.2", up)).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 512];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await;
+        }
+    });
+    let resp = app
+        .post_form("/health/hub/probe", Some(&op), &[("csrf_token", &op.csrf)])
+        .await;
+    assert_eq!(resp.status(), axum::http::StatusCode::SEE_OTHER);
+    let changed = lhc_ops::audit::list(
+        app.store(),
+        &lhc_ops::audit::Filter {
+            action: Some("probe.state_changed".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0].subject, format!("hub/127.0.0.2:{up}"));
+    assert_eq!(changed[0].details["status"], "up");
 }
 
 #[tokio::test]

@@ -44,10 +44,20 @@ pub struct HourAgg {
 }
 
 const HOUR_MS: i64 = 3_600_000;
-/// Latencies kept per hour for percentiles (a 1 s interval gives 3600).
-const MAX_HOUR_LATENCIES: usize = 3600;
+/// Latencies kept per hour for percentiles: every sample of a 6 s interval or slower; faster
+/// intervals keep the first 600 of the hour.
+const MAX_HOUR_LATENCIES: usize = 600;
 
 impl HourAgg {
+    fn clone_counts(&self) -> HourAgg {
+        HourAgg {
+            start_ms: self.start_ms,
+            samples: self.samples,
+            successes: self.successes,
+            latencies: Vec::new(),
+        }
+    }
+
     /// The `q` quantile (0..=1) of the latencies, nearest rank.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         if self.latencies.is_empty() {
@@ -61,6 +71,20 @@ impl HourAgg {
 }
 
 impl Slot {
+    /// A copy without the current hour's latency samples.
+    pub fn light(&self) -> Slot {
+        Slot {
+            state: self.state.clone(),
+            recent: self.recent.clone(),
+            hour: self.hour.as_ref().map(|h| HourAgg {
+                latencies: Vec::new(),
+                ..h.clone_counts()
+            }),
+            stored_day: self.stored_day,
+            stored_week: self.stored_week,
+        }
+    }
+
     /// Uptime percentage over the stored hours plus the current one, `None` without samples.
     pub fn uptime(&self, stored: (i64, i64)) -> Option<f64> {
         let (mut ok, mut n) = stored;
@@ -188,9 +212,28 @@ impl Monitor {
         (changed, closed)
     }
 
+    fn status_of(&self, t: Target) -> CheckStatus {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())[t.component][t.host][t.check]
+            .state
+            .status
+    }
+
     /// A copy of every component with its aggregated status.
     pub fn snapshot(&self) -> Vec<ComponentView> {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        // Copied under the lock without the hour's latency list (the pages do not need it), so
+        // a render never holds up the probes for long.
+        let slots: Vec<Vec<Vec<Slot>>> = {
+            let guard = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            guard
+                .iter()
+                .map(|hosts| {
+                    hosts
+                        .iter()
+                        .map(|checks| checks.iter().map(Slot::light).collect())
+                        .collect()
+                })
+                .collect()
+        };
         self.inventory
             .iter()
             .zip(slots)
@@ -214,10 +257,12 @@ impl Monitor {
         let timeout = Duration::from_millis(self.settings.timeout_ms.max(1) as u64);
         let result = probe(host, check, timeout).await;
         let now = now_ms();
+        let before = self.status_of(t);
         let (changed, closed) = self.record(t, &result, now);
         if let Some(status) = changed
             && let Err(e) = persist_transition(
                 store,
+                before,
                 component,
                 host,
                 check,
@@ -344,8 +389,11 @@ impl Monitor {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let (c, host, check) = self.describe(t);
         (c, host, check.port(), check.kind()).hash(&mut h);
+        // Every probe must also finish inside the interval, with a tenth of it to spare for
+        // stalls: starts are spread over interval − timeout − interval/10.
         let spread = interval_ms
             .saturating_sub(self.settings.timeout_ms.max(0) as u64)
+            .saturating_sub(interval_ms / 10)
             .max(1);
         Duration::from_millis((h.finish() % spread + jitter_ms) % spread)
     }
@@ -421,6 +469,7 @@ pub async fn prune(store: &Store, retention_days: i64, now: i64) -> sqlx::Result
 /// Stores one state change of one check.
 async fn persist_transition(
     store: &Store,
+    before: CheckStatus,
     component: &str,
     host: &str,
     check: &CheckSpec,
@@ -444,6 +493,11 @@ async fn persist_transition(
         .bind(error)
         .execute(&mut *tx)
         .await?;
+    // The first result after a start is a discovery, not an event: stored for history, audited
+    // only when an up check goes down or a down one comes back.
+    if before == CheckStatus::Unknown {
+        return tx.commit().await;
+    }
     let subject = format!("{component}/{host}:{}", check.port());
     crate::audit::append(
         &mut tx,
