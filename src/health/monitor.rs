@@ -262,11 +262,10 @@ impl Monitor {
         if let Some(status) = changed
             && let Err(e) = persist_transition(
                 store,
-                before,
+                (before, status),
                 component,
                 host,
                 check,
-                status,
                 result.error.as_deref(),
                 now,
             )
@@ -469,11 +468,10 @@ pub async fn prune(store: &Store, retention_days: i64, now: i64) -> sqlx::Result
 /// Stores one state change of one check.
 async fn persist_transition(
     store: &Store,
-    before: CheckStatus,
+    (before, status): (CheckStatus, CheckStatus),
     component: &str,
     host: &str,
     check: &CheckSpec,
-    status: CheckStatus,
     error: Option<&str>,
     now: i64,
 ) -> sqlx::Result<()> {
