@@ -128,6 +128,38 @@ impl Env {
             .await
     }
 
+    /// Submits the release of `order-service`'s mutex as `op`; returns the change id.
+    async fn submit_release(&self) -> i64 {
+        let (status, c) = self
+            .submit(
+                "op",
+                "lhc.mutex.release",
+                json!({"service": "order-service"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{c}");
+        id_of(&c)
+    }
+
+    /// Submits the release and has `prod` approve it; returns the change id.
+    async fn approved_release(&self) -> i64 {
+        let id = self.submit_release().await;
+        let (status, c) = self.approve("prod", id).await;
+        assert_eq!(status, StatusCode::OK, "{c}");
+        id
+    }
+
+    /// Sets columns of a change directly in the console's store (simulating time or a crash).
+    async fn force(&self, id: i64, assignment: &'static str) {
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE changes SET {assignment} WHERE id = ?"
+        )))
+        .bind(id)
+        .execute(self.app.store().pool())
+        .await
+        .unwrap();
+    }
+
     async fn sql(&self, statement: &str) {
         sqlx::raw_sql(AssertSqlSafe(statement.to_string()))
             .execute(&self.target)
@@ -368,14 +400,7 @@ async fn g3_needs_product_and_customer_approval() {
 async fn refusals_self_approval_wrong_role_not_approved_not_pending() {
     let env = Env::new().await;
     env.sql(SEED_MUTEX).await;
-    let (_, c) = env
-        .submit(
-            "op",
-            "lhc.mutex.release",
-            json!({"service": "order-service"}),
-        )
-        .await;
-    let id = id_of(&c);
+    let id = env.submit_release().await;
 
     let (status, e) = env.approve("op", id).await;
     assert_eq!(
@@ -457,14 +482,7 @@ async fn refusals_self_approval_wrong_role_not_approved_not_pending() {
 async fn a_rejection_rejects_and_bad_input_is_refused_clearly() {
     let env = Env::new().await;
     env.sql(SEED_MUTEX).await;
-    let (_, c) = env
-        .submit(
-            "op",
-            "lhc.mutex.release",
-            json!({"service": "order-service"}),
-        )
-        .await;
-    let id = id_of(&c);
+    let id = env.submit_release().await;
     let (status, e) = env
         .call(
             "prod",
@@ -536,15 +554,7 @@ async fn a_rejection_rejects_and_bad_input_is_refused_clearly() {
 async fn execute_refuses_when_rows_changed_since_approval() {
     let env = Env::new().await;
     env.sql(SEED_MUTEX).await;
-    let (_, c) = env
-        .submit(
-            "op",
-            "lhc.mutex.release",
-            json!({"service": "order-service"}),
-        )
-        .await;
-    let id = id_of(&c);
-    env.approve("prod", id).await;
+    let id = env.approved_release().await;
     env.sql("INSERT INTO lks_res_deploy_mutex (ref_res_type, ref_resource, deploy_id) VALUES ('MULTI_CONTAINER_SERVICE', 'order-service', 'dp-late')").await;
     let (status, e) = env.execute("op", id).await;
     assert_eq!(
@@ -582,15 +592,7 @@ async fn execute_refuses_when_rows_changed_since_approval() {
 async fn two_concurrent_executes_one_wins() {
     let env = std::sync::Arc::new(Env::new().await);
     env.sql(SEED_MUTEX).await;
-    let (_, c) = env
-        .submit(
-            "op",
-            "lhc.mutex.release",
-            json!({"service": "order-service"}),
-        )
-        .await;
-    let id = id_of(&c);
-    env.approve("prod", id).await;
+    let id = env.approved_release().await;
     let (a, b) = tokio::join!(env.execute("op", id), env.execute("op", id));
     let mut statuses = [a.0, b.0];
     statuses.sort();
@@ -652,15 +654,7 @@ async fn service_names_match_literally() {
 async fn connection_lost_mid_execution_is_in_doubt_and_reconcile_finds_it_not_applied() {
     let env = Env::new().await;
     env.sql(SEED_MUTEX).await;
-    let (_, c) = env
-        .submit(
-            "op",
-            "lhc.mutex.release",
-            json!({"service": "order-service"}),
-        )
-        .await;
-    let id = id_of(&c);
-    env.approve("prod", id).await;
+    let id = env.approved_release().await;
     // The DELETE stalls in a trigger; meanwhile the target connection is killed.
     env.sql("CREATE TRIGGER stall BEFORE DELETE ON lks_res_deploy_mutex FOR EACH ROW DO SLEEP(2)")
         .await;
@@ -742,21 +736,9 @@ async fn connection_lost_mid_execution_is_in_doubt_and_reconcile_finds_it_not_ap
 async fn a_restart_while_executing_leaves_in_doubt_and_reconcile_finds_it_applied() {
     let env = Env::new().await;
     env.sql(SEED_MUTEX).await;
-    let (_, c) = env
-        .submit(
-            "op",
-            "lhc.mutex.release",
-            json!({"service": "order-service"}),
-        )
-        .await;
-    let id = id_of(&c);
-    env.approve("prod", id).await;
+    let id = env.approved_release().await;
     // As if the console died after the target committed: the rows are gone, the change says executing.
-    sqlx::query("UPDATE changes SET state = 'executing' WHERE id = ?")
-        .bind(id)
-        .execute(env.app.store().pool())
-        .await
-        .unwrap();
+    env.force(id, "state = 'executing'").await;
     env.sql("DELETE FROM lks_res_deploy_mutex WHERE ref_resource = 'order-service' AND ref_res_type = 'MULTI_CONTAINER_SERVICE'").await;
     let recovered = lhc_ops::changes::engine::recover_in_doubt(env.app.store())
         .await
@@ -786,20 +768,8 @@ async fn a_restart_while_executing_leaves_in_doubt_and_reconcile_finds_it_applie
 async fn approvals_expire() {
     let env = Env::new().await;
     env.sql(SEED_MUTEX).await;
-    let (_, c) = env
-        .submit(
-            "op",
-            "lhc.mutex.release",
-            json!({"service": "order-service"}),
-        )
-        .await;
-    let id = id_of(&c);
-    env.approve("prod", id).await;
-    sqlx::query("UPDATE changes SET expires_at = 1 WHERE id = ?")
-        .bind(id)
-        .execute(env.app.store().pool())
-        .await
-        .unwrap();
+    let id = env.approved_release().await;
+    env.force(id, "expires_at = 1").await;
     let (status, e) = env.execute("op", id).await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
@@ -819,11 +789,7 @@ async fn approvals_expire() {
         )
         .await;
     let id2 = id_of(&c2);
-    sqlx::query("UPDATE changes SET expires_at = 1 WHERE id = ?")
-        .bind(id2)
-        .execute(env.app.store().pool())
-        .await
-        .unwrap();
+    env.force(id2, "expires_at = 1").await;
     assert_eq!(
         lhc_ops::changes::engine::expire_due(&env.app.state)
             .await
@@ -893,11 +859,7 @@ async fn break_glass_with_and_without_the_flag_and_its_review() {
     );
 
     // While the review is overdue, no further break-glass for this operator.
-    sqlx::query("UPDATE changes SET review_due_at = 1 WHERE id = ?")
-        .bind(id)
-        .execute(env.app.store().pool())
-        .await
-        .unwrap();
+    env.force(id, "review_due_at = 1").await;
     env.sql("INSERT INTO lks_res_deploy_mutex (ref_res_type, ref_resource) VALUES ('MULTI_CONTAINER_SERVICE', 'payment-service')").await;
     let again = json!({"operation": "lhc.mutex.release", "params": {"service": "payment-service"}, "reason": "再次阻塞", "incident": "INC-2"});
     let (status, e) = env
@@ -1128,14 +1090,7 @@ async fn pages_walk_the_g2_flow_without_javascript() {
 async fn withdraw_is_for_the_requester_while_pending() {
     let env = Env::new().await;
     env.sql(SEED_MUTEX).await;
-    let (_, c) = env
-        .submit(
-            "op",
-            "lhc.mutex.release",
-            json!({"service": "order-service"}),
-        )
-        .await;
-    let id = id_of(&c);
+    let id = env.submit_release().await;
     let path = format!("/api/v1/changes/{id}/withdraw");
     let (status, e) = env.call("op2", "POST", &path, None).await;
     assert_eq!(
@@ -1263,15 +1218,7 @@ async fn g3_execution_from_the_page_needs_the_typed_confirmation() {
     })
     .await;
     env.sql(SEED_MUTEX).await;
-    let (_, c) = env
-        .submit(
-            "op",
-            "lhc.mutex.release",
-            json!({"service": "order-service"}),
-        )
-        .await;
-    let id = id_of(&c);
-    env.approve("prod", id).await;
+    let id = env.approved_release().await;
     env.approve("cust", id).await;
     let op = env.app.login("op").await;
     let page = support::body_text(env.app.get(&format!("/changes/{id}"), Some(&op)).await).await;
